@@ -1,0 +1,1 @@
+//! Final-answer extraction and symbolic equivalence checking.

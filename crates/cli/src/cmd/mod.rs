@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod bench_check;
+pub mod bench_engine;
+pub mod bench_search;
+pub mod check;
+pub mod generate;
+pub mod models;
+pub mod prove;
+pub mod runs;
+pub mod solve;
+pub mod tokenize;
+pub mod verify;

@@ -1,0 +1,1 @@
+//! Read GGUF model files (memory-mapped): metadata, tensor index and quantized blocks.
