@@ -1,1 +1,18 @@
 //! Local inference for GGUF models.
+//!
+//! Module map:
+//! - [`tokenizer`] — tokenizers built from GGUF metadata (SentencePiece-style and byte-level BPE).
+//! - [`chat_template`] — the model's Jinja chat template, or a plain prompt without one.
+//! - [`model`] — architectures (one file each) and the batched forward pass.
+//! - [`kv_cache`] — per-sequence key/value cache.
+//! - [`sampler`] — temperature, top-k, top-p, min-p, seeded sampling.
+//! - [`generate`] — the engine loop: prompt sharing, batched decoding, stop strings.
+//! - [`backend`] — the engine as an `llm::Llm` backend.
+
+pub mod backend;
+pub mod chat_template;
+pub mod generate;
+pub mod kv_cache;
+pub mod model;
+pub mod sampler;
+pub mod tokenizer;
