@@ -1,0 +1,74 @@
+//! Parses the default test model and checks the header against known facts.
+
+use gguf::{GgmlType, GgufFile};
+use std::path::PathBuf;
+
+/// Where the test model lives: `VERIMATH_MODEL`, else the shared cache directory.
+fn model_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("VERIMATH_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
+        .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))?;
+    let p = cache.join("models/gemma-3-270m-q4_k_m.gguf");
+    p.exists().then_some(p)
+}
+
+fn open_model() -> Option<GgufFile> {
+    let Some(path) = model_path() else {
+        eprintln!("test model not installed; skipping");
+        return None;
+    };
+    let t = std::time::Instant::now();
+    let f = GgufFile::open(&path).expect("test model must parse");
+    eprintln!("open() took {:?}", t.elapsed());
+    Some(f)
+}
+
+#[test]
+fn known_keys_and_tensor_index() {
+    let Some(f) = open_model() else { return };
+    assert!(f.version() == 3 || f.version() == 2);
+    assert_eq!(f.get_str("general.architecture"), Some("gemma3"));
+    assert_eq!(f.get_u64("gemma3.block_count"), Some(18));
+    assert_eq!(f.get_u64("gemma3.embedding_length"), Some(640));
+    let tokens = f
+        .get("tokenizer.ggml.tokens")
+        .and_then(|v| v.as_array())
+        .expect("vocabulary");
+    assert_eq!(tokens.len(), 262144);
+    assert!(tokens.iter().all(|t| t.as_str().is_some()));
+    let emb = f.tensor("token_embd.weight").expect("embedding tensor");
+    assert_eq!(emb.dims, vec![640, 262144]);
+    assert_eq!(emb.cols(), 640);
+    assert_eq!(emb.rows(), 262144);
+    // 18 blocks x 13 tensors + embedding + output norm.
+    assert_eq!(f.tensors().len(), 18 * 13 + 2);
+}
+
+#[test]
+fn every_tensor_lies_inside_the_file() {
+    let Some(f) = open_model() else { return };
+    let len = f.bytes().len() as u64;
+    let mut types = std::collections::BTreeSet::new();
+    for t in f.tensors() {
+        assert!(t.offset >= f.data_start(), "{}", t.name);
+        assert_eq!((t.offset - f.data_start()) % f.alignment(), 0, "{}", t.name);
+        assert!(t.offset + t.n_bytes() <= len, "{}", t.name);
+        assert_eq!(f.tensor_data(t).len() as u64, t.n_bytes(), "{}", t.name);
+        types.insert(t.dtype.name());
+    }
+    for want in [
+        GgmlType::F32,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
+        assert!(
+            types.contains(want.name()),
+            "expected some {want} tensor in {types:?}"
+        );
+    }
+}
