@@ -1,0 +1,176 @@
+//! The rows of a run database as Rust values, and their conversion to and from SQL.
+
+use rusqlite::{params, CachedStatement, Row};
+use serde::{Deserialize, Serialize};
+
+/// A problem of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Stable identity inside sample ids (the `problem_idx`, made unique).
+    pub key: String,
+    /// The problem's index as the input gave it (or its position).
+    pub problem_idx: String,
+    pub question: String,
+    /// Position in the input, for ordering output.
+    pub position: i64,
+}
+
+/// What a sample is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Proof,
+    Verification,
+    Meta,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Proof => "proof",
+            Kind::Verification => "verification",
+            Kind::Meta => "meta",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "proof" => Some(Kind::Proof),
+            "verification" => Some(Kind::Verification),
+            "meta" => Some(Kind::Meta),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a sample followed the output protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParseStatus {
+    Ok,
+    Unparsable,
+}
+
+impl ParseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParseStatus::Ok => "ok",
+            ParseStatus::Unparsable => "unparsable",
+        }
+    }
+}
+
+/// One stored model sample: a proof, a verification or a meta-verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Planned identity (problem, round, role, target, index).
+    pub id: String,
+    pub kind: Kind,
+    pub problem_key: String,
+    pub round: u32,
+    /// Index of the sample among its siblings (same target, same round).
+    pub idx: u32,
+    /// What the sample judges: the proof of a verification, the verification of a meta.
+    pub target_id: Option<String>,
+    /// The proof concerned: the sample itself for a proof.
+    pub proof_id: Option<String>,
+    /// Proofs a refined proof was made from.
+    pub parent_ids: Vec<String>,
+    /// The model's answer text, exactly as received (reasoning removed).
+    pub text: String,
+    pub reasoning: Option<String>,
+    /// The proof (the `## Solution` section) of a proof sample.
+    pub body: Option<String>,
+    /// The `## Self Evaluation` section of a proof sample.
+    pub self_eval: Option<String>,
+    /// Self-evaluation score of a proof; score of a verification or meta.
+    pub score: Option<f64>,
+    pub status: ParseStatus,
+    /// Why the sample is unparsable.
+    pub reason: Option<String>,
+    /// `stop`, `length` or `other`.
+    pub finish_reason: String,
+    pub completion_tokens: Option<u64>,
+}
+
+/// Token usage summed over requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    pub requests: u64,
+    pub samples: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl UsageTotals {
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+pub(crate) fn insert(
+    stmt: &mut CachedStatement<'_>,
+    s: &Sample,
+    usage_id: i64,
+    now: f64,
+) -> rusqlite::Result<usize> {
+    let parents = serde_json::to_string(&s.parent_ids).unwrap_or_else(|_| "[]".into());
+    stmt.execute(params![
+        s.id,
+        s.kind.as_str(),
+        s.problem_key,
+        s.round,
+        s.idx,
+        s.target_id,
+        s.proof_id,
+        parents,
+        s.text,
+        s.reasoning,
+        s.body,
+        s.self_eval,
+        s.score,
+        s.status.as_str(),
+        s.reason,
+        s.finish_reason,
+        s.completion_tokens.map(|t| t as i64),
+        usage_id,
+        now
+    ])
+}
+
+fn corrupt(column: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, message.into())
+}
+
+pub(crate) fn read(r: &Row<'_>) -> rusqlite::Result<Sample> {
+    let kind: String = r.get(1)?;
+    let kind = Kind::parse(&kind).ok_or_else(|| corrupt(1, format!("unknown kind {kind:?}")))?;
+    let parents: String = r.get(7)?;
+    let parent_ids: Vec<String> = serde_json::from_str(&parents)
+        .map_err(|e| corrupt(7, format!("parent_ids is not a JSON list: {e}")))?;
+    let status: String = r.get(13)?;
+    let status = match status.as_str() {
+        "ok" => ParseStatus::Ok,
+        "unparsable" => ParseStatus::Unparsable,
+        other => return Err(corrupt(13, format!("unknown status {other:?}"))),
+    };
+    Ok(Sample {
+        id: r.get(0)?,
+        kind,
+        problem_key: r.get(2)?,
+        round: r.get(3)?,
+        idx: r.get(4)?,
+        target_id: r.get(5)?,
+        proof_id: r.get(6)?,
+        parent_ids,
+        text: r.get(8)?,
+        reasoning: r.get(9)?,
+        body: r.get(10)?,
+        self_eval: r.get(11)?,
+        score: r.get(12)?,
+        status,
+        reason: r.get(14)?,
+        finish_reason: r.get(15)?,
+        completion_tokens: r.get::<_, Option<i64>>(16)?.map(|t| t as u64),
+    })
+}
