@@ -1,0 +1,271 @@
+//! Byte-level BPE (vocabulary type "gpt2": GPT-2, Llama 3, Qwen2, DeepSeek).
+//!
+//! Every byte of a pre-tokenized word is first written as a printable character (the
+//! GPT-2 byte-to-unicode table), so the vocabulary and the merge list are plain strings.
+//! The word starts as one symbol per character; the adjacent pair with the best
+//! (lowest) merge rank is merged first (ties: the leftmost), until no pair has a rank.
+//! Symbols that are not tokens fall back to one token per byte.
+//!
+//! To avoid building strings while merging, every string that appears in a merge rule
+//! is interned to a number (the token id where the string is a token), and each rule
+//! is stored as (left, right) → (rank, merged).
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use super::vocab::Vocab;
+use super::TokenizerError;
+
+/// The GPT-2 table from bytes to the characters that stand for them in token texts:
+/// printable Latin-1 bytes stand for themselves, the other 68 are moved to U+0100 on.
+pub(crate) fn byte_to_char_table() -> [char; 256] {
+    let mut table = ['\0'; 256];
+    let mut next = 256u32;
+    for (b, slot) in table.iter_mut().enumerate() {
+        let printable = (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || b >= 0xae;
+        let cp = if printable {
+            b as u32
+        } else {
+            next += 1;
+            next - 1
+        };
+        // Every value is below 0x144, far from the surrogate range.
+        *slot = char::from_u32(cp).unwrap_or('\u{fffd}');
+    }
+    table
+}
+
+/// The inverse of [`byte_to_char_table`] for decoding token texts.
+pub(crate) fn char_to_byte_map() -> HashMap<char, u8> {
+    byte_to_char_table()
+        .iter()
+        .enumerate()
+        .map(|(b, &c)| (c, b as u8))
+        .collect()
+}
+
+/// The merge rules, keyed by interned symbol numbers.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Merges {
+    /// (left, right) → (rank, merged symbol).
+    rules: HashMap<(u32, u32), (u32, u32)>,
+    /// Interned strings that are not tokens; numbered from the vocabulary size up.
+    extra: HashMap<String, u32>,
+}
+
+impl Merges {
+    /// Parses rules written `left right`, in rank order (first = merged first).
+    pub(crate) fn new(vocab: &Vocab, lines: &[String]) -> Result<Merges, TokenizerError> {
+        let mut m = Merges {
+            rules: HashMap::with_capacity(lines.len()),
+            extra: HashMap::new(),
+        };
+        for (rank, line) in lines.iter().enumerate() {
+            // The separator is the first space after the first character: a left side
+            // may itself be a space-like character, never an ASCII space.
+            let split = line
+                .char_indices()
+                .skip(1)
+                .find(|&(_, c)| c == ' ')
+                .map(|(i, _)| i);
+            let Some(split) = split else {
+                return Err(TokenizerError::BadMerge {
+                    rank,
+                    rule: line.clone(),
+                });
+            };
+            let (left, right) = (&line[..split], &line[split + 1..]);
+            let merged = format!("{left}{right}");
+            let l = m.intern(vocab, left);
+            let r = m.intern(vocab, right);
+            let to = m.intern(vocab, &merged);
+            // A duplicated rule keeps its first (best) rank.
+            m.rules.entry((l, r)).or_insert((rank as u32, to));
+        }
+        Ok(m)
+    }
+
+    fn intern(&mut self, vocab: &Vocab, s: &str) -> u32 {
+        if let Some(id) = vocab.find(s.as_bytes()) {
+            return id;
+        }
+        let next = (vocab.len() + self.extra.len()) as u32;
+        *self.extra.entry(s.to_owned()).or_insert(next)
+    }
+
+    /// The number of a string if any rule or token mentions it.
+    fn lookup(&self, vocab: &Vocab, s: &str) -> Option<u32> {
+        vocab
+            .find(s.as_bytes())
+            .or_else(|| self.extra.get(s).copied())
+    }
+}
+
+struct Symbol {
+    /// Byte range in the mapped word.
+    start: usize,
+    len: usize,
+    /// Interned number, `None` if no rule or token mentions this string.
+    sym: Option<u32>,
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+struct Pair {
+    rank: u32,
+    left: usize,
+    right: usize,
+    merged: u32,
+    /// Byte length of the merged text, to detect candidates made stale by other merges.
+    len: usize,
+}
+
+impl PartialEq for Pair {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pair {}
+impl PartialOrd for Pair {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pair {
+    /// Max-heap order: lowest rank first, then the leftmost pair.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .rank
+            .cmp(&self.rank)
+            .then_with(|| other.left.cmp(&self.left))
+    }
+}
+
+/// Encodes one pre-tokenized word, already mapped through the byte-to-char table.
+/// `ignore_merges`: emit the whole word as one token when it is one (Llama 3 rule).
+/// `byte_tokens[b]` is the token of byte `b`'s character, or the unknown token.
+pub(crate) fn encode_word(
+    vocab: &Vocab,
+    merges: &Merges,
+    byte_tokens: &[u32; 256],
+    char_to_byte: &HashMap<char, u8>,
+    word: &str,
+    ignore_merges: bool,
+    out: &mut Vec<u32>,
+) {
+    if word.is_empty() {
+        return;
+    }
+    if ignore_merges {
+        if let Some(id) = vocab.find(word.as_bytes()) {
+            out.push(id);
+            return;
+        }
+    }
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
+    for (start, c) in word.char_indices() {
+        let idx = symbols.len();
+        symbols.push(Symbol {
+            start,
+            len: c.len_utf8(),
+            sym: merges.lookup(vocab, &word[start..start + c.len_utf8()]),
+            prev: idx.checked_sub(1),
+            next: None,
+        });
+        if idx > 0 {
+            symbols[idx - 1].next = Some(idx);
+        }
+    }
+
+    let mut queue = BinaryHeap::new();
+    let try_pair = |queue: &mut BinaryHeap<Pair>, symbols: &[Symbol], left: usize, right: usize| {
+        let (Some(l), Some(r)) = (symbols[left].sym, symbols[right].sym) else {
+            return;
+        };
+        if let Some(&(rank, merged)) = merges.rules.get(&(l, r)) {
+            queue.push(Pair {
+                rank,
+                left,
+                right,
+                merged,
+                len: symbols[left].len + symbols[right].len,
+            });
+        }
+    };
+    for i in 1..symbols.len() {
+        try_pair(&mut queue, &symbols, i - 1, i);
+    }
+    while let Some(p) = queue.pop() {
+        let (llen, rlen) = (symbols[p.left].len, symbols[p.right].len);
+        if llen == 0 || rlen == 0 || llen + rlen != p.len || symbols[p.left].next != Some(p.right) {
+            continue;
+        }
+        let rnext = symbols[p.right].next;
+        symbols[p.left].len += rlen;
+        symbols[p.left].sym = Some(p.merged);
+        symbols[p.left].next = rnext;
+        symbols[p.right].len = 0;
+        if let Some(n) = rnext {
+            symbols[n].prev = Some(p.left);
+        }
+        if let Some(prev) = symbols[p.left].prev {
+            try_pair(&mut queue, &symbols, prev, p.left);
+        }
+        if let Some(n) = rnext {
+            try_pair(&mut queue, &symbols, p.left, n);
+        }
+    }
+
+    let mut cur = Some(0);
+    while let Some(i) = cur {
+        let s = &symbols[i];
+        let text = &word[s.start..s.start + s.len];
+        match vocab.find(text.as_bytes()) {
+            Some(id) => out.push(id),
+            None => {
+                // Not a token: one token per original byte of this piece.
+                for c in text.chars() {
+                    match char_to_byte.get(&c) {
+                        Some(&b) => out.push(byte_tokens[b as usize]),
+                        None => {
+                            let mut buf = [0u8; 4];
+                            for &b in c.encode_utf8(&mut buf).as_bytes() {
+                                out.push(byte_tokens[b as usize]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cur = s.next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_table_is_a_bijection_with_known_points() {
+        let t = byte_to_char_table();
+        assert_eq!(t[b'a' as usize], 'a');
+        assert_eq!(t[b' ' as usize], 'Ġ');
+        assert_eq!(t[b'\n' as usize], 'Ċ');
+        assert_eq!(t[0], 'Ā');
+        // The soft hyphen is the last byte moved: 256 + 33 + 34.
+        assert_eq!(t[0xad], '\u{143}');
+        let inv = char_to_byte_map();
+        assert_eq!(inv.len(), 256);
+    }
+
+    #[test]
+    fn malformed_merge_is_an_error() {
+        let v = Vocab::new(
+            vec!["a".into()],
+            vec![0.0],
+            vec![super::super::TokenType::Normal],
+        );
+        assert!(Merges::new(&v, &["ab".to_string()]).is_err());
+        assert!(Merges::new(&v, &["a b".to_string()]).is_ok());
+    }
+}

@@ -1,0 +1,153 @@
+//! Pre-tokenizers of byte-level BPE models: regular expressions that cut text into
+//! words before merging, so merges never cross a word boundary.
+//!
+//! A variant is a list of expressions applied in turn, as in llama.cpp: each one
+//! splits every current piece into its matches and the text between them (which is
+//! kept as pieces of its own). The expressions are those of the models' own
+//! `tokenizer.json` files, with case-insensitive groups spelled out. Several use
+//! look-ahead (`\s+(?!\S)`: a run of spaces gives its last space to the next word),
+//! which is why `fancy-regex` runs them.
+
+use fancy_regex::Regex;
+
+use super::TokenizerError;
+
+/// The pre-tokenizer named by `tokenizer.ggml.pre`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreTokenizer {
+    /// llama.cpp's fallback for unknown names: punctuation runs, then GPT-2's rule.
+    Default,
+    /// GPT-2: `'s|'t|...| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`.
+    Gpt2,
+    /// Llama 3: letters with one leading non-letter, digits in groups of up to three.
+    Llama3,
+    /// Qwen2 (and DeepSeek-R1 distills of Qwen): as Llama 3 but every digit alone.
+    Qwen2,
+    /// DeepSeek LLM (V1/V2 chat models): explicit script classes, CJK runs, digit runs.
+    DeepseekLlm,
+    /// DeepSeek Coder.
+    DeepseekCoder,
+    /// DeepSeek V3 / R1: digits in groups of up to three, kana and CJK runs apart.
+    DeepseekV3,
+}
+
+const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";
+const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const DEEPSEEK_LLM_LETTERS: &str = r"\s?[A-Za-z\x{B5}\x{C0}-\x{D6}\x{D8}-\x{F6}\x{F8}-\x{1BA}\x{1BC}-\x{1BF}\x{1C4}-\x{293}\x{295}-\x{2AF}\x{370}-\x{373}\x{376}\x{377}\x{37B}-\x{37D}\x{37F}\x{386}\x{388}-\x{38A}\x{38C}\x{38E}-\x{3A1}\x{3A3}-\x{3F5}\x{3F7}-\x{481}\x{48A}-\x{52F}\x{531}-\x{556}\x{10A0}-\x{10C5}\x{13A0}-\x{13F5}\x{13F8}-\x{13FD}\x{1C90}-\x{1CBA}\x{1CBD}-\x{1CBF}\x{1D00}-\x{1D2B}\x{1D6B}-\x{1D77}\x{1D79}-\x{1D9A}\x{1E00}-\x{1F15}\x{1F18}-\x{1F1D}\x{1F20}-\x{1F45}\x{1F48}-\x{1F4D}\x{1F50}-\x{1F57}\x{1F59}\x{1F5B}\x{1F5D}\x{1F5F}-\x{1F7D}\x{1F80}-\x{1FB4}\x{1FB6}-\x{1FBC}\x{1FBE}\x{1FC2}-\x{1FC4}\x{1FC6}-\x{1FCC}\x{1FD0}-\x{1FD3}\x{1FD6}-\x{1FDB}\x{1FE0}-\x{1FEC}\x{1FF2}-\x{1FF4}\x{1FF6}-\x{1FFC}\x{2102}\x{2107}\x{210A}-\x{2113}\x{2115}\x{2119}-\x{211D}\x{2124}\x{2126}\x{2128}\x{212A}-\x{212D}\x{212F}-\x{2134}\x{2139}\x{213C}-\x{213F}\x{2145}-\x{2149}\x{214E}\x{2183}\x{2184}\x{2C00}-\x{2C7B}\x{2C7E}-\x{2CE4}\x{2CEB}-\x{2CEE}\x{2CF2}\x{2CF3}\x{A640}-\x{A66D}\x{A680}-\x{A69B}\x{A722}-\x{A76F}\x{A771}-\x{A787}\x{A78B}-\x{A78E}\x{AB70}-\x{ABBF}\x{FB00}-\x{FB06}\x{FB13}-\x{FB17}\x{FF21}-\x{FF3A}\x{FF41}-\x{FF5A}\x{10400}-\x{1044F}\x{104B0}-\x{104D3}\x{104D8}-\x{104FB}\x{10C80}-\x{10CB2}\x{10CC0}-\x{10CF2}\x{118A0}-\x{118DF}\x{1E900}-\x{1E943}]+";
+const DEEPSEEK_V3_WORDS: &str = r##"[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"##;
+
+impl PreTokenizer {
+    /// Maps a `tokenizer.ggml.pre` value to a variant; names llama.cpp treats alike
+    /// map alike, and unknown names get [`PreTokenizer::Default`].
+    pub fn from_name(name: &str) -> PreTokenizer {
+        match name {
+            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "dbrx" | "smaug-bpe" => {
+                PreTokenizer::Llama3
+            }
+            "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" => PreTokenizer::Qwen2,
+            "deepseek-llm" => PreTokenizer::DeepseekLlm,
+            "deepseek-coder" => PreTokenizer::DeepseekCoder,
+            "deepseek-v3" => PreTokenizer::DeepseekV3,
+            "gpt-2" | "gpt2" | "phi-2" | "mpt" | "olmo" => PreTokenizer::Gpt2,
+            _ => PreTokenizer::Default,
+        }
+    }
+
+    /// The expressions, applied in order.
+    fn patterns(self) -> Vec<&'static str> {
+        match self {
+            PreTokenizer::Default => {
+                vec![r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"]
+            }
+            PreTokenizer::Gpt2 => vec![GPT2],
+            PreTokenizer::Llama3 => vec![LLAMA3],
+            PreTokenizer::Qwen2 => vec![QWEN2],
+            PreTokenizer::DeepseekLlm => vec![
+                r"[\r\n]",
+                DEEPSEEK_LLM_LETTERS,
+                r"\s?[!-/:-~\x{FF01}-\x{FF0F}\x{FF1A}-\x{FF5E}\x{2018}-\x{201F}\x{3000}-\x{3002}]+",
+                r"\s+$",
+                r"[\x{4E00}-\x{9FA5}\x{0800}-\x{4E00}\x{AC00}-\x{D7FF}]+",
+                r"\p{N}+",
+            ],
+            PreTokenizer::DeepseekCoder => vec![
+                r"[\r\n]",
+                r"\s?\p{L}+",
+                r"\s?\p{P}+",
+                r"[\x{4E00}-\x{9FA5}\x{0800}-\x{4E00}\x{AC00}-\x{D7FF}]+",
+                r"\p{N}",
+            ],
+            PreTokenizer::DeepseekV3 => vec![
+                r"\p{N}{1,3}",
+                r"[\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+",
+                DEEPSEEK_V3_WORDS,
+            ],
+        }
+    }
+
+    /// Whether a word that is already a token skips merging (Llama 3's tokenizer sets
+    /// `ignore_merges`).
+    pub(crate) fn ignores_merges(self) -> bool {
+        self == PreTokenizer::Llama3
+    }
+}
+
+/// A compiled pre-tokenizer.
+#[derive(Debug, Clone)]
+pub(crate) struct Splitter {
+    regexes: Vec<Regex>,
+}
+
+impl Splitter {
+    pub(crate) fn new(kind: PreTokenizer) -> Result<Splitter, TokenizerError> {
+        let regexes = kind
+            .patterns()
+            .into_iter()
+            .map(|p| {
+                Regex::new(p).map_err(|e| TokenizerError::Regex {
+                    pattern: p.to_owned(),
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Splitter { regexes })
+    }
+
+    /// Cuts `text` into words; the words concatenate back to `text`.
+    pub(crate) fn split<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let mut pieces = vec![text];
+        for re in &self.regexes {
+            let mut next = Vec::with_capacity(pieces.len() * 2);
+            for piece in pieces {
+                split_one(re, piece, &mut next);
+            }
+            pieces = next;
+        }
+        pieces.retain(|p| !p.is_empty());
+        pieces
+    }
+}
+
+/// Splits one piece into matches of `re` and the gaps between them.
+fn split_one<'t>(re: &Regex, piece: &'t str, out: &mut Vec<&'t str>) {
+    let mut pos = 0;
+    for m in re.find_iter(piece) {
+        let Ok(m) = m else {
+            // The backtracking limit was hit (pathological input): keep the rest whole
+            // rather than fail; it is still encoded, only with fewer word boundaries.
+            break;
+        };
+        if m.start() == m.end() {
+            continue;
+        }
+        if m.start() > pos {
+            out.push(&piece[pos..m.start()]);
+        }
+        out.push(m.as_str());
+        pos = m.end();
+    }
+    if pos < piece.len() {
+        out.push(&piece[pos..]);
+    }
+}
