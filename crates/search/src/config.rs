@@ -1,0 +1,88 @@
+//! Settings of the proof search, with the paper's heavy setting as default and a
+//! `quick` preset for small machines.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Every knob of the search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// Initial proofs per problem (round 0).
+    pub proofs: u32,
+    /// Verifications of every proof.
+    pub verifications: u32,
+    /// Proofs refined per round (the best by mean verification score).
+    pub refine: u32,
+    /// Critiques shown with each refined proof (those that found issues first).
+    pub critiques: u32,
+    /// Refinement rounds after the first.
+    pub rounds: u32,
+    /// Judge each critique that found issues with the meta-verifier; critiques judged
+    /// unreasonable (meta score 0) are hidden from the refiner and ignored in ranking.
+    pub meta: bool,
+    /// Token limit per sample.
+    pub max_tokens: Option<u32>,
+    /// Token budget of the whole run (prompt + completion, stored usage included).
+    pub max_total_tokens: Option<u64>,
+    /// Wall-clock limit of this invocation.
+    pub time_limit: Option<Duration>,
+    /// Requests in flight at once, over all problems.
+    pub concurrency: usize,
+    /// Most samples asked for in one request (`n`); identical prompts are batched.
+    pub batch: u32,
+    pub temperature: f32,
+    pub top_p: f32,
+}
+
+impl Default for SearchConfig {
+    /// The paper's heavy setting: 64 proofs × 64 verifications, the best 64 refined
+    /// with 8 critiques each, up to 16 rounds.
+    fn default() -> Self {
+        SearchConfig {
+            proofs: 64,
+            verifications: 64,
+            refine: 64,
+            critiques: 8,
+            rounds: 16,
+            meta: false,
+            max_tokens: None,
+            max_total_tokens: None,
+            time_limit: None,
+            concurrency: 64,
+            batch: 16,
+            temperature: 1.0,
+            top_p: 1.0,
+        }
+    }
+}
+
+/// Named settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The paper's setting (the default).
+    Heavy,
+    /// For a laptop and a small local model: 4 proofs × 4 verifications, the best 2
+    /// refined with 2 critiques, 1 refinement round, 768 tokens per sample. With a
+    /// 270M model on 2 cores this is about 40 samples and a few minutes.
+    Quick,
+}
+
+impl Preset {
+    pub fn config(self) -> SearchConfig {
+        match self {
+            Preset::Heavy => SearchConfig::default(),
+            Preset::Quick => SearchConfig {
+                proofs: 4,
+                verifications: 4,
+                refine: 2,
+                critiques: 2,
+                rounds: 1,
+                max_tokens: Some(768),
+                concurrency: 4,
+                batch: 4,
+                ..SearchConfig::default()
+            },
+        }
+    }
+}

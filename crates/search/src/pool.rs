@@ -1,0 +1,155 @@
+//! The proof pool: scores of stored proofs, ranking, pass test, and the choice of
+//! proofs and critiques for refinement.
+//!
+//! Everything here is a pure function of stored samples, so a resumed run computes
+//! exactly the same selection as the run that was interrupted.
+
+use crate::config::SearchConfig;
+use std::collections::HashMap;
+use store::{Kind, ParseStatus, Sample};
+
+/// A proof with what its verifications say about it.
+#[derive(Debug, Clone)]
+pub struct ProofStats<'a> {
+    pub proof: &'a Sample,
+    /// Parsed verifications that count: not judged unreasonable by the meta-verifier.
+    pub counted: Vec<&'a Sample>,
+    /// Every stored verification of the proof, parsed or not.
+    pub verifications: Vec<&'a Sample>,
+    /// Mean score of the counted verifications.
+    pub mean: Option<f64>,
+    /// Whether the proof passed every verification.
+    pub passed: bool,
+}
+
+/// The stored samples of one problem, indexed for ranking.
+pub struct Pool<'a> {
+    pub stats: Vec<ProofStats<'a>>,
+}
+
+impl<'a> Pool<'a> {
+    /// Index `samples` (all kinds, one problem) under the settings `cfg`.
+    pub fn new(samples: impl IntoIterator<Item = &'a Sample>, cfg: &SearchConfig) -> Pool<'a> {
+        let samples: Vec<&'a Sample> = samples.into_iter().collect();
+        let mut verifs: HashMap<&str, Vec<&Sample>> = HashMap::new();
+        let mut metas: HashMap<&str, Vec<&Sample>> = HashMap::new();
+        for &s in &samples {
+            let target = s.target_id.as_deref().unwrap_or_default();
+            match s.kind {
+                Kind::Verification => verifs.entry(target).or_default().push(s),
+                Kind::Meta => metas.entry(target).or_default().push(s),
+                Kind::Proof => {}
+            }
+        }
+        let unreasonable = |v: &Sample| {
+            cfg.meta
+                && metas.get(v.id.as_str()).is_some_and(|ms| {
+                    ms.iter()
+                        .any(|m| m.status == ParseStatus::Ok && m.score == Some(0.0))
+                })
+        };
+        let stats = samples
+            .iter()
+            .copied()
+            .filter(|s| s.kind == Kind::Proof)
+            .map(|proof| {
+                let mut verifications = verifs.remove(proof.id.as_str()).unwrap_or_default();
+                verifications.sort_by_key(|v| v.idx);
+                let counted: Vec<&Sample> = verifications
+                    .iter()
+                    .copied()
+                    .filter(|v| v.status == ParseStatus::Ok && !unreasonable(v))
+                    .collect();
+                let mean = (!counted.is_empty()).then(|| {
+                    counted.iter().filter_map(|v| v.score).sum::<f64>() / counted.len() as f64
+                });
+                // A pass needs every planned verification stored and parsed, and each
+                // one scoring 1 or set aside by the meta-verifier.
+                let passed = proof.status == ParseStatus::Ok
+                    && verifications.len() >= cfg.verifications as usize
+                    && verifications.iter().all(|v| {
+                        v.status == ParseStatus::Ok && (v.score == Some(1.0) || unreasonable(v))
+                    })
+                    && !counted.is_empty();
+                ProofStats {
+                    proof,
+                    counted,
+                    verifications,
+                    mean,
+                    passed,
+                }
+            })
+            .collect();
+        Pool { stats }
+    }
+
+    /// A proof that passed every verification, the best ranked one if several.
+    pub fn passed(&self) -> Option<&ProofStats<'a>> {
+        self.ranked(u32::MAX).into_iter().find(|s| s.passed)
+    }
+
+    /// Parsed, verified proofs of rounds before `before_round`, best first: mean
+    /// score, then self-evaluation score, then id (so ties are broken the same way
+    /// on every run).
+    pub fn ranked(&self, before_round: u32) -> Vec<&ProofStats<'a>> {
+        let mut out: Vec<&ProofStats> = self
+            .stats
+            .iter()
+            .filter(|s| {
+                s.proof.round < before_round
+                    && s.proof.status == ParseStatus::Ok
+                    && s.mean.is_some()
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            let key = |s: &ProofStats| (s.mean.unwrap_or(-1.0), s.proof.score.unwrap_or(-1.0));
+            let (ka, kb) = (key(a), key(b));
+            kb.0.total_cmp(&ka.0)
+                .then(kb.1.total_cmp(&ka.1))
+                .then_with(|| a.proof.id.cmp(&b.proof.id))
+        });
+        out
+    }
+
+    /// The best proof to report: the best ranked one, or failing that the parsed proof
+    /// with the best self-evaluation (nothing verified yet).
+    pub fn best(&self) -> Option<&ProofStats<'a>> {
+        if let Some(s) = self.ranked(u32::MAX).into_iter().next() {
+            return Some(s);
+        }
+        self.stats
+            .iter()
+            .filter(|s| s.proof.status == ParseStatus::Ok)
+            .max_by(|a, b| {
+                let (sa, sb) = (a.proof.score.unwrap_or(-1.0), b.proof.score.unwrap_or(-1.0));
+                sa.total_cmp(&sb).then_with(|| b.proof.id.cmp(&a.proof.id))
+            })
+    }
+}
+
+/// The critiques shown to the refiner for `stats`: counted verifications that found
+/// issues (score < 1) first, then the others, each group in a pseudo-random order
+/// fixed by the ids; at most `count`.
+pub fn choose_critiques<'a>(stats: &ProofStats<'a>, count: u32) -> Vec<&'a Sample> {
+    let mut pick: Vec<&Sample> = stats.counted.clone();
+    pick.sort_by_key(|v| {
+        let clean = v.score == Some(1.0);
+        (clean, stable_hash(&format!("{}|{}", stats.proof.id, v.id)))
+    });
+    pick.truncate(count as usize);
+    pick
+}
+
+/// FNV-1a: a hash that stays the same across builds and platforms (the standard
+/// library's hasher makes no such promise), for orders that must survive a restart.
+pub fn stable_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! Ranking, pass test and critique choice on hand-made pools.
+
+use super::*;
+use store::{Kind, ParseStatus, Sample};
+
+fn sample(kind: Kind, id: &str, target: Option<&str>, score: Option<f64>) -> Sample {
+    Sample {
+        id: id.into(),
+        kind,
+        problem_key: "p".into(),
+        round: id
+            .split("/r")
+            .nth(1)
+            .and_then(|r| r[..1].parse().ok())
+            .unwrap_or(0),
+        idx: id
+            .rsplit(['v', 'p', 'm'])
+            .next()
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(0),
+        target_id: target.map(Into::into),
+        proof_id: Some(id.split("/v").next().unwrap_or(id).into()),
+        parent_ids: vec![],
+        text: format!("text of {id}"),
+        reasoning: None,
+        body: Some("body".into()),
+        self_eval: None,
+        score,
+        status: if score.is_some() {
+            ParseStatus::Ok
+        } else {
+            ParseStatus::Unparsable
+        },
+        reason: None,
+        finish_reason: "stop".into(),
+        completion_tokens: None,
+    }
+}
+
+fn proof(id: &str, self_score: f64) -> Sample {
+    sample(Kind::Proof, id, None, Some(self_score))
+}
+
+fn verif(proof: &str, idx: u32, score: Option<f64>) -> Sample {
+    sample(
+        Kind::Verification,
+        &format!("{proof}/v{idx}"),
+        Some(proof),
+        score,
+    )
+}
+
+fn cfg(m: u32, meta: bool) -> SearchConfig {
+    SearchConfig {
+        verifications: m,
+        meta,
+        ..SearchConfig::default()
+    }
+}
+
+#[test]
+fn ranking_uses_mean_then_self_score_then_id() {
+    let s = vec![
+        proof("p/r0/p0", 0.0),
+        verif("p/r0/p0", 0, Some(1.0)),
+        verif("p/r0/p0", 1, Some(0.0)),
+        proof("p/r0/p1", 1.0),
+        verif("p/r0/p1", 0, Some(0.5)),
+        verif("p/r0/p1", 1, Some(0.5)),
+        proof("p/r0/p2", 0.5),
+        verif("p/r0/p2", 0, Some(1.0)),
+        verif("p/r0/p2", 1, Some(0.5)),
+        proof("p/r1/p0", 1.0), // later round: excluded when ranking for round 1
+        verif("p/r1/p0", 0, Some(1.0)),
+        proof("p/r0/p3", 1.0), // never verified: not ranked
+    ];
+    let c = cfg(2, false);
+    let pool = Pool::new(&s, &c);
+    let ids: Vec<&str> = pool.ranked(1).iter().map(|x| x.proof.id.as_str()).collect();
+    assert_eq!(ids, vec!["p/r0/p2", "p/r0/p1", "p/r0/p0"]);
+    assert_eq!(pool.ranked(2)[0].proof.id, "p/r1/p0");
+    // p/r1/p0 has only 1 of 2 verifications: not a pass.
+    assert!(pool.passed().is_none());
+}
+
+#[test]
+fn a_pass_needs_every_verification_parsed_and_perfect() {
+    let c = cfg(2, false);
+    let all = vec![
+        proof("p/r0/p0", 1.0),
+        verif("p/r0/p0", 0, Some(1.0)),
+        verif("p/r0/p0", 1, Some(1.0)),
+    ];
+    assert_eq!(Pool::new(&all, &c).passed().unwrap().proof.id, "p/r0/p0");
+    let unparsed = vec![
+        proof("p/r0/p0", 1.0),
+        verif("p/r0/p0", 0, Some(1.0)),
+        verif("p/r0/p0", 1, None),
+    ];
+    let pool = Pool::new(&unparsed, &c);
+    assert!(pool.passed().is_none());
+    // The unparsable verification does not enter the mean either.
+    assert_eq!(pool.stats[0].mean, Some(1.0));
+}
+
+#[test]
+fn meta_zero_sets_a_critique_aside() {
+    let mut s = vec![
+        proof("p/r0/p0", 1.0),
+        verif("p/r0/p0", 0, Some(1.0)),
+        verif("p/r0/p0", 1, Some(0.0)),
+    ];
+    s.push(sample(
+        Kind::Meta,
+        "p/r0/p0/v1/m0",
+        Some("p/r0/p0/v1"),
+        Some(0.0),
+    ));
+    let with_meta = cfg(2, true);
+    let pool = Pool::new(&s, &with_meta);
+    assert_eq!(pool.stats[0].mean, Some(1.0));
+    assert!(pool.passed().is_some());
+    assert!(choose_critiques(&pool.stats[0], 8)
+        .iter()
+        .all(|v| v.id != "p/r0/p0/v1"));
+    // Without --meta the same data ranks the proof at 0.5 and it does not pass.
+    let without = cfg(2, false);
+    let pool = Pool::new(&s, &without);
+    assert_eq!(pool.stats[0].mean, Some(0.5));
+    assert!(pool.passed().is_none());
+}
+
+#[test]
+fn critiques_that_found_issues_come_first_in_a_fixed_order() {
+    let mut s = vec![proof("p/r0/p0", 1.0)];
+    for i in 0..8 {
+        s.push(verif(
+            "p/r0/p0",
+            i,
+            Some(if i % 2 == 0 { 1.0 } else { 0.5 }),
+        ));
+    }
+    let c = cfg(8, false);
+    let pool = Pool::new(&s, &c);
+    let first = choose_critiques(&pool.stats[0], 5);
+    assert_eq!(first.len(), 5);
+    assert!(first[..4].iter().all(|v| v.score == Some(0.5)));
+    assert_eq!(first[4].score, Some(1.0));
+    let again: Vec<&str> = choose_critiques(&pool.stats[0], 5)
+        .iter()
+        .map(|v| v.id.as_str())
+        .collect();
+    assert_eq!(
+        again,
+        first.iter().map(|v| v.id.as_str()).collect::<Vec<_>>()
+    );
+    assert_eq!(stable_hash("abc"), 0xe71fa2190541574b);
+}
