@@ -80,8 +80,11 @@ impl<'a> Cursor<'a> {
 
     /// A GGUF string: u64 length, then UTF-8 bytes.
     pub(crate) fn str(&mut self, what: &'static str) -> Result<&'a str, GgufError> {
-        let len = self.count(what, 1)?;
+        // A length past the end reads as a truncation (with the length as `need`);
+        // nothing is allocated before the bytes are known to exist.
+        let len = self.u64(what)?;
         let at = self.pos as u64;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
         let bytes = self.take(len, what)?;
         std::str::from_utf8(bytes).map_err(|_| GgufError::InvalidUtf8 { what, offset: at })
     }

@@ -135,6 +135,11 @@ impl GgmlType {
 
     /// Number of bytes in one block.
     pub fn type_size(self) -> usize {
+        self.type_size_const()
+    }
+
+    /// `type_size` usable in constant expressions (block layout assertions).
+    pub(crate) const fn type_size_const(self) -> usize {
         use GgmlType::*;
         match self {
             F32 | I32 => 4,
