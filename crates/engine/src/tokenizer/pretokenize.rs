@@ -151,3 +151,131 @@ fn split_one<'t>(re: &Regex, piece: &'t str, out: &mut Vec<&'t str>) {
         out.push(&piece[pos..]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(kind: PreTokenizer, text: &str) -> Vec<String> {
+        let s = Splitter::new(kind).expect("patterns compile");
+        let words: Vec<String> = s.split(text).into_iter().map(str::to_owned).collect();
+        assert_eq!(words.concat(), text, "words must cover the text");
+        words
+    }
+
+    #[test]
+    fn every_variant_compiles() {
+        use PreTokenizer::*;
+        for kind in [
+            Default,
+            Gpt2,
+            Llama3,
+            Qwen2,
+            DeepseekLlm,
+            DeepseekCoder,
+            DeepseekV3,
+        ] {
+            assert!(Splitter::new(kind).is_ok(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn names_map_like_llama_cpp() {
+        assert_eq!(PreTokenizer::from_name("qwen2"), PreTokenizer::Qwen2);
+        assert_eq!(
+            PreTokenizer::from_name("deepseek-r1-qwen"),
+            PreTokenizer::Qwen2
+        );
+        assert_eq!(PreTokenizer::from_name("llama-bpe"), PreTokenizer::Llama3);
+        assert_eq!(
+            PreTokenizer::from_name("deepseek-v3"),
+            PreTokenizer::DeepseekV3
+        );
+        assert_eq!(
+            PreTokenizer::from_name("deepseek-llm"),
+            PreTokenizer::DeepseekLlm
+        );
+        assert_eq!(
+            PreTokenizer::from_name("something-new"),
+            PreTokenizer::Default
+        );
+    }
+
+    #[test]
+    fn qwen2_contractions_are_case_insensitive() {
+        assert_eq!(split(PreTokenizer::Qwen2, "don't"), ["don", "'t"]);
+        assert_eq!(
+            split(PreTokenizer::Qwen2, "DON'T we'll"),
+            ["DON", "'T", " we", "'ll"]
+        );
+        // GPT-2's rule is lowercase only: the quote stands alone.
+        assert_eq!(split(PreTokenizer::Gpt2, "DON'T"), ["DON", "'", "T"]);
+    }
+
+    #[test]
+    fn qwen2_splits_every_digit_and_llama3_groups_three() {
+        assert_eq!(
+            split(PreTokenizer::Qwen2, "x 12345"),
+            ["x", " ", "1", "2", "3", "4", "5"]
+        );
+        assert_eq!(
+            split(PreTokenizer::Llama3, "x 12345"),
+            ["x", " ", "123", "45"]
+        );
+        assert_eq!(split(PreTokenizer::DeepseekV3, "12345"), ["123", "45"]);
+        // Non-ASCII digits are numbers too.
+        assert_eq!(split(PreTokenizer::Qwen2, "٣٤"), ["٣", "٤"]);
+    }
+
+    #[test]
+    fn whitespace_runs_leave_their_last_space_to_the_next_word() {
+        assert_eq!(split(PreTokenizer::Qwen2, "a   b"), ["a", "  ", " b"]);
+        assert_eq!(split(PreTokenizer::Qwen2, "hi  "), ["hi", "  "]);
+        assert_eq!(split(PreTokenizer::Gpt2, "a   b"), ["a", "  ", " b"]);
+    }
+
+    #[test]
+    fn newlines_gather_with_preceding_spaces() {
+        assert_eq!(split(PreTokenizer::Qwen2, "a\n\n b"), ["a", "\n\n", " b"]);
+        assert_eq!(
+            split(PreTokenizer::Qwen2, "x  \n  y"),
+            ["x", "  \n", " ", " y"]
+        );
+        assert_eq!(
+            split(PreTokenizer::Llama3, "end.\n\nNext"),
+            ["end", ".\n\n", "Next"]
+        );
+    }
+
+    #[test]
+    fn punctuation_and_letters() {
+        assert_eq!(
+            split(PreTokenizer::Qwen2, "Hello, world!"),
+            ["Hello", ",", " world", "!"]
+        );
+        assert_eq!(split(PreTokenizer::Qwen2, "(hello)"), ["(hello", ")"]);
+        assert_eq!(split(PreTokenizer::DeepseekV3, "$x^2"), ["$x", "^", "2"]);
+    }
+
+    #[test]
+    fn cjk_runs() {
+        assert_eq!(
+            split(PreTokenizer::Qwen2, "你好世界 ok"),
+            ["你好世界", " ok"]
+        );
+        assert_eq!(
+            split(PreTokenizer::DeepseekV3, "日本語のテキストabc"),
+            ["日本語のテキスト", "abc"]
+        );
+        assert_eq!(split(PreTokenizer::DeepseekLlm, "中文abc"), ["中文", "abc"]);
+    }
+
+    #[test]
+    fn deepseek_llm_applies_its_expressions_in_turn() {
+        assert_eq!(
+            split(PreTokenizer::DeepseekLlm, "Hello, world! 123"),
+            ["Hello", ",", " world", "!", " ", "123"]
+        );
+        assert_eq!(split(PreTokenizer::DeepseekLlm, "a\nb"), ["a", "\n", "b"]);
+    }
+}
