@@ -20,9 +20,11 @@
 //! Views `proofs`, `verifications` and `meta_verifications` select one kind each, for
 //! people reading the file with the `sqlite3` shell.
 
+pub mod input;
 mod rows;
 pub mod schema;
 
+pub use input::{load_problems, parse_problems, InputError};
 pub use rows::{Kind, ParseStatus, Problem, Sample, UsageTotals};
 
 use rusqlite::{params, Connection, OptionalExtension};
