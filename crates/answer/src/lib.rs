@@ -1,1 +1,171 @@
 //! Final-answer extraction and symbolic equivalence checking.
+//!
+//! [`extract`] finds the final answer in free text (the last `\boxed{}`, "the final
+//! answer is ...", `$...$` spans, `#### 42`, plain numbers) in a configurable priority
+//! order. [`check`] extracts the answer from a gold text and a predicted text, parses
+//! both into one expression tree and decides whether they denote the same object,
+//! with a short reason. All work is bounded: pathological input yields an undecided
+//! verdict rather than a hang.
+//!
+//! Module map:
+//! - `rational` — exact fractions over `i128`, overflow-checked.
+//! - `expr` — the expression tree.
+//! - `lexer`, `parse` — LaTeX and plain notation to trees.
+//! - `eval` — exact and complex floating-point evaluation under a step budget.
+//! - `equiv` — equivalence of two trees (numbers, expressions, relations, sets, ...).
+//! - `extract` — candidate answers in free text, by priority.
+//! - `options` — checker options mirroring the labelled case set.
+
+mod equiv;
+mod eval;
+pub mod expr;
+mod extract;
+mod lexer;
+mod normalize;
+mod options;
+pub mod parse;
+pub mod rational;
+
+pub use extract::{extract, ExtractOptions, Extracted, Source};
+pub use options::Options;
+
+use expr::Expr;
+use parse::ParseLimits;
+use serde::Serialize;
+
+/// Why a text could not be parsed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty expression")]
+    Empty,
+    #[error("unexpected {0}")]
+    Unexpected(String),
+    #[error("expected {0}")]
+    Expected(String),
+    #[error("unparsed trailing {0}")]
+    Trailing(String),
+    #[error("unbalanced braces")]
+    Unbalanced,
+    #[error("bad number {0}")]
+    BadNumber(String),
+    #[error("unsupported {0}")]
+    Unsupported(String),
+    #[error("input too large")]
+    TooLarge,
+    #[error("nesting too deep")]
+    TooDeep,
+}
+
+/// The outcome of [`check`]: `equivalent` is `None` when the checker cannot decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub equivalent: Option<bool>,
+    pub reason: String,
+}
+
+impl Verdict {
+    fn new(equivalent: Option<bool>, reason: impl Into<String>) -> Verdict {
+        Verdict {
+            equivalent,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An extracted and parsed answer.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The answer text as found.
+    pub text: String,
+    pub expr: Expr,
+}
+
+/// Finds and parses the answer in `text`: the best-priority candidate that parses.
+/// Returns the first candidate's text with `Err` when nothing parses.
+pub fn parse_answer(text: &str, opts: &Options) -> Result<Parsed, Option<String>> {
+    let candidates = extract(text, &opts.extract_options());
+    let mut failed_latex: Vec<(usize, usize)> = Vec::new();
+    let mut first_text = None;
+    for c in &candidates {
+        if c.source == Source::Number
+            && failed_latex
+                .iter()
+                .any(|&(lo, hi)| c.start < hi && c.end > lo)
+        {
+            continue;
+        }
+        if first_text.is_none() {
+            first_text = Some(c.text());
+        }
+        match parse_candidate(c) {
+            Some(expr) => {
+                return Ok(Parsed {
+                    text: c.text(),
+                    expr,
+                })
+            }
+            None => {
+                if matches!(c.source, Source::Latex | Source::Boxed) {
+                    failed_latex.push((c.start, c.end));
+                }
+            }
+        }
+    }
+    Err(first_text)
+}
+
+/// Parses every part of a candidate; several parts make one list.
+fn parse_candidate(c: &Extracted) -> Option<Expr> {
+    let limits = ParseLimits::default();
+    let mut items = Vec::new();
+    for part in &c.parts {
+        let mut e = parse::parse(&part.text, limits).ok()?;
+        if part.percent {
+            e = Expr::Percent(Box::new(e));
+        }
+        items.push(e);
+    }
+    if items.len() == 1 {
+        return items.pop();
+    }
+    let mut flat = Vec::new();
+    for e in items {
+        match e {
+            Expr::List(v) | Expr::Set(v) => flat.extend(v),
+            other => flat.push(other),
+        }
+    }
+    Some(Expr::List(flat))
+}
+
+/// Decides whether the answer in `pred` is equivalent to the answer in `gold`.
+pub fn check(gold: &str, pred: &str, opts: &Options) -> Verdict {
+    let g = parse_answer(gold, opts);
+    let p = parse_answer(pred, opts);
+    match (g, p) {
+        (Ok(g), Ok(p)) => {
+            let j = equiv::equivalent(&g.expr, &p.expr, opts);
+            if j.equal != Some(true) && same_text(&g.text, &p.text) {
+                return Verdict::new(Some(true), "identical answer text");
+            }
+            Verdict::new(j.equal, j.reason)
+        }
+        (Err(Some(gt)), Err(Some(pt)))
+        | (Ok(Parsed { text: gt, .. }), Err(Some(pt)))
+        | (Err(Some(gt)), Ok(Parsed { text: pt, .. })) => {
+            if same_text(&gt, &pt) {
+                Verdict::new(Some(true), "identical answer text")
+            } else {
+                Verdict::new(None, "an answer could not be parsed")
+            }
+        }
+        (Err(None), _) => Verdict::new(None, "no answer found in gold"),
+        (_, Err(None)) => Verdict::new(None, "no answer found in prediction"),
+    }
+}
+
+fn same_text(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let (a, b) = (norm(a), norm(b));
+    !a.is_empty() && a == b
+}

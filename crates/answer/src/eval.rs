@@ -1,0 +1,379 @@
+//! Numeric evaluation: exact rationals first, complex doubles otherwise.
+//!
+//! Exact evaluation decides most contest answers outright (`\frac{1}{2}` vs `0.5`).
+//! Expressions with roots, transcendental functions or variables are evaluated in
+//! complex floating point at chosen points, so `\sqrt{8}` and `2\sqrt{2}` agree and
+//! `\tan^2 y + 1` and `\sec^2 y` agree at every probe. Every call draws from a step
+//! budget so a pathological tree costs bounded time.
+
+use crate::expr::{Const, Expr, Func};
+use crate::rational::Rat;
+use std::collections::HashMap;
+
+/// Largest integer exponent evaluated exactly.
+const MAX_EXACT_EXP: i128 = 4096;
+
+/// A complex number in double precision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct C {
+    pub re: f64,
+    pub im: f64,
+}
+
+impl C {
+    pub fn real(re: f64) -> C {
+        C { re, im: 0.0 }
+    }
+    fn add(self, o: C) -> C {
+        C::new(self.re + o.re, self.im + o.im)
+    }
+    fn new(re: f64, im: f64) -> C {
+        C { re, im }
+    }
+    fn mul(self, o: C) -> C {
+        C::new(
+            self.re * o.re - self.im * o.im,
+            self.re * o.im + self.im * o.re,
+        )
+    }
+    fn div(self, o: C) -> C {
+        let d = o.re * o.re + o.im * o.im;
+        C::new(
+            (self.re * o.re + self.im * o.im) / d,
+            (self.im * o.re - self.re * o.im) / d,
+        )
+    }
+    pub fn abs(self) -> f64 {
+        self.re.hypot(self.im)
+    }
+    fn ln(self) -> C {
+        C::new(self.abs().ln(), self.im.atan2(self.re))
+    }
+    fn exp(self) -> C {
+        let m = self.re.exp();
+        C::new(m * self.im.cos(), m * self.im.sin())
+    }
+    fn pow(self, e: C) -> C {
+        if self.re == 0.0 && self.im == 0.0 {
+            return if e.re > 0.0 {
+                C::real(0.0)
+            } else {
+                C::real(f64::NAN)
+            };
+        }
+        if self.im == 0.0 && e.im == 0.0 && (self.re > 0.0 || e.re.fract() == 0.0) {
+            return C::real(self.re.powf(e.re));
+        }
+        e.mul(self.ln()).exp()
+    }
+    fn sin(self) -> C {
+        C::new(
+            self.re.sin() * self.im.cosh(),
+            self.re.cos() * self.im.sinh(),
+        )
+    }
+    fn cos(self) -> C {
+        C::new(
+            self.re.cos() * self.im.cosh(),
+            -self.re.sin() * self.im.sinh(),
+        )
+    }
+    pub fn is_finite(self) -> bool {
+        self.re.is_finite() && self.im.is_finite()
+    }
+}
+
+/// Why a tree has no numeric value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalError {
+    /// Not a number at all (a set, a relation, text, an opaque operator).
+    NotNumeric,
+    /// The step budget ran out.
+    Budget,
+    /// Infinite, undefined or too large to represent.
+    NonFinite,
+}
+
+/// Variable values for one probe, plus the step budget.
+pub struct Env {
+    pub vars: HashMap<String, C>,
+    pub steps: u64,
+}
+
+impl Env {
+    pub fn new(steps: u64) -> Env {
+        Env {
+            vars: HashMap::new(),
+            steps,
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), EvalError> {
+        if self.steps == 0 {
+            return Err(EvalError::Budget);
+        }
+        self.steps -= 1;
+        Ok(())
+    }
+}
+
+/// Exact value of a variable-free rational expression; `None` when not rational or
+/// not representable. Decimals count as their exact value.
+pub fn exact(e: &Expr, steps: &mut u64) -> Option<Rat> {
+    if *steps == 0 {
+        return None;
+    }
+    *steps -= 1;
+    match e {
+        Expr::Num(r) | Expr::Dec(r) => Some(*r),
+        Expr::Add(v) => v
+            .iter()
+            .try_fold(Rat::ZERO, |acc, x| acc.plus(exact(x, steps)?)),
+        Expr::Mul(v) => v
+            .iter()
+            .try_fold(Rat::ONE, |acc, x| acc.times(exact(x, steps)?)),
+        Expr::Pow(b, x) => {
+            let b = exact(b, steps)?;
+            let x = exact(x, steps)?;
+            if x.num().abs() > MAX_EXACT_EXP || x.den() > 64 {
+                return None;
+            }
+            let p = b.pow(x.num() as i64)?;
+            if x.den() == 1 {
+                Some(p)
+            } else {
+                p.root(x.den() as u32)
+            }
+        }
+        Expr::Func(Func::Abs, v) if v.len() == 1 => {
+            let x = exact(&v[0], steps)?;
+            if x.num() < 0 {
+                x.negated()
+            } else {
+                Some(x)
+            }
+        }
+        Expr::Func(Func::Factorial, v) if v.len() == 1 => {
+            let n = exact(&v[0], steps)?;
+            if !n.is_integer() || n.num() < 0 || n.num() > 33 {
+                return None;
+            }
+            (1..=n.num()).try_fold(Rat::ONE, |acc, k| acc.times(Rat::int(k)))
+        }
+        Expr::Func(Func::Binom, v) if v.len() == 2 => {
+            let n = exact(&v[0], steps)?;
+            let k = exact(&v[1], steps)?;
+            if !n.is_integer() || !k.is_integer() || k.num() < 0 || k.num() > 200 {
+                return None;
+            }
+            (0..k.num()).try_fold(Rat::ONE, |acc, j| {
+                acc.times(Rat::int(n.num().checked_sub(j)?))?
+                    .over(Rat::int(j + 1))
+            })
+        }
+        Expr::Func(Func::Floor | Func::Ceil, v) if v.len() == 1 => {
+            let x = exact(&v[0], steps)?;
+            let q = x.num().div_euclid(x.den());
+            let exact_int = x.num().rem_euclid(x.den()) == 0;
+            Some(Rat::int(match e {
+                Expr::Func(Func::Ceil, _) if !exact_int => q + 1,
+                _ => q,
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// Complex value of `e` under `env`.
+pub fn eval(e: &Expr, env: &mut Env) -> Result<C, EvalError> {
+    env.tick()?;
+    let v = match e {
+        Expr::Num(r) | Expr::Dec(r) => C::real(r.to_f64()),
+        Expr::Float(f) => C::real(*f),
+        Expr::Sym(s) => *env.vars.get(s).ok_or(EvalError::NotNumeric)?,
+        Expr::Const(Const::Pi) => C::real(std::f64::consts::PI),
+        Expr::Const(Const::E) => C::real(std::f64::consts::E),
+        Expr::Const(Const::I) => C::new(0.0, 1.0),
+        Expr::Const(Const::Inf) => return Err(EvalError::NonFinite),
+        Expr::Add(v) => {
+            let mut acc = C::real(0.0);
+            for x in v {
+                acc = acc.add(eval(x, env)?);
+            }
+            acc
+        }
+        Expr::Mul(v) => {
+            let mut acc = C::real(1.0);
+            for x in v {
+                acc = acc.mul(eval(x, env)?);
+            }
+            acc
+        }
+        Expr::Pow(b, x) => pow(b, x, env)?,
+        Expr::Func(f, args) => func(f, args, env)?,
+        Expr::Percent(x) => eval(x, env)?.div(C::real(100.0)),
+        _ => return Err(EvalError::NotNumeric),
+    };
+    if !v.is_finite() {
+        return Err(EvalError::NonFinite);
+    }
+    Ok(v)
+}
+
+fn pow(b: &Expr, x: &Expr, env: &mut Env) -> Result<C, EvalError> {
+    let base = eval(b, env)?;
+    let mut steps = 64;
+    // A real odd root of a negative number is the real root (`\sqrt[3]{-8} = -2`).
+    if let Some(r) = exact(x, &mut steps) {
+        if base.im == 0.0 && base.re < 0.0 && r.den() % 2 == 1 {
+            let mag = (-base.re).powf(r.to_f64());
+            return Ok(C::real(if r.num() % 2 == 0 { mag } else { -mag }));
+        }
+        if r.is_integer() && r.num().abs() <= MAX_EXACT_EXP {
+            let n = r.num() as i32;
+            let mut acc = C::real(1.0);
+            let mut p = base;
+            let mut k = n.unsigned_abs();
+            while k > 0 {
+                env.tick()?;
+                if k & 1 == 1 {
+                    acc = acc.mul(p);
+                }
+                p = p.mul(p);
+                k >>= 1;
+            }
+            return Ok(if n < 0 { C::real(1.0).div(acc) } else { acc });
+        }
+    }
+    let e = eval(x, env)?;
+    Ok(base.pow(e))
+}
+
+/// A deterministic stand-in value for an unknown function applied to arguments, so
+/// that `f(x)` equals `f(x)` and differs from `f(y)` at a probe.
+fn opaque_value(name: &str, args: &[C]) -> C {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    for a in args {
+        // Rounded so that tiny evaluation noise does not change the value.
+        for part in [a.re, a.im] {
+            let q = (part * 1e9).round() as i64;
+            h = (h ^ q as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    C::real(1.0 + (h % 1_000_003) as f64 / 1_000_003.0)
+}
+
+fn func(f: &Func, args: &[Expr], env: &mut Env) -> Result<C, EvalError> {
+    let mut vals = Vec::with_capacity(args.len());
+    for a in args {
+        vals.push(eval(a, env)?);
+    }
+    let one = |v: &[C]| v.first().copied().ok_or(EvalError::NotNumeric);
+    let real = |c: C| {
+        if c.im.abs() > 1e-12 * (1.0 + c.re.abs()) {
+            Err(EvalError::NonFinite)
+        } else {
+            Ok(c.re)
+        }
+    };
+    Ok(match f {
+        Func::Sin => one(&vals)?.sin(),
+        Func::Cos => one(&vals)?.cos(),
+        Func::Tan => {
+            let x = one(&vals)?;
+            x.sin().div(x.cos())
+        }
+        Func::Sec => C::real(1.0).div(one(&vals)?.cos()),
+        Func::Csc => C::real(1.0).div(one(&vals)?.sin()),
+        Func::Cot => {
+            let x = one(&vals)?;
+            x.cos().div(x.sin())
+        }
+        Func::Asin => C::real(real(one(&vals)?)?.asin()),
+        Func::Acos => C::real(real(one(&vals)?)?.acos()),
+        Func::Atan => C::real(real(one(&vals)?)?.atan()),
+        Func::Sinh => C::real(real(one(&vals)?)?.sinh()),
+        Func::Cosh => C::real(real(one(&vals)?)?.cosh()),
+        Func::Tanh => C::real(real(one(&vals)?)?.tanh()),
+        Func::Ln => one(&vals)?.ln(),
+        Func::LogBase => {
+            if vals.len() != 2 {
+                return Err(EvalError::NotNumeric);
+            }
+            vals[1].ln().div(vals[0].ln())
+        }
+        Func::Exp => one(&vals)?.exp(),
+        Func::Abs => C::real(one(&vals)?.abs()),
+        Func::Floor => C::real(real(one(&vals)?)?.floor()),
+        Func::Ceil => C::real(real(one(&vals)?)?.ceil()),
+        Func::Factorial => {
+            let n = real(one(&vals)?)?;
+            if n < 0.0 || n.fract() != 0.0 || n > 170.0 {
+                return Err(EvalError::NonFinite);
+            }
+            C::real((1..=n as u32).fold(1.0, |acc, k| acc * k as f64))
+        }
+        Func::Binom => {
+            if vals.len() != 2 {
+                return Err(EvalError::NotNumeric);
+            }
+            let (n, k) = (real(vals[0])?, real(vals[1])?);
+            if k < 0.0 || k.fract() != 0.0 || k > 1000.0 {
+                return Err(EvalError::NonFinite);
+            }
+            let mut acc = 1.0;
+            for j in 0..k as u32 {
+                env.tick()?;
+                acc = acc * (n - j as f64) / (j as f64 + 1.0);
+            }
+            C::real(acc)
+        }
+        Func::Apply(name) => opaque_value(name, &vals),
+        Func::Opaque(_) => return Err(EvalError::NotNumeric),
+    })
+}
+
+/// Names of the free variables of a tree, in order of first appearance.
+pub fn free_vars(e: &Expr) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    e.walk(&mut |x| {
+        if let Expr::Sym(s) = x {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse, ParseLimits};
+
+    fn ex(s: &str) -> Option<Rat> {
+        exact(&parse(s, ParseLimits::default()).unwrap(), &mut 10_000)
+    }
+
+    #[test]
+    fn exact_values() {
+        assert_eq!(ex("\\frac{1}{2}+0.5"), Some(Rat::ONE));
+        assert_eq!(ex("\\sqrt{9/4}"), Rat::new(3, 2));
+        assert_eq!(ex("\\sqrt{2}"), None);
+        assert_eq!(ex("5!"), Some(Rat::int(120)));
+        assert_eq!(ex("\\binom{5}{2}"), Some(Rat::int(10)));
+        assert_eq!(ex("10^{10^{10}}"), None);
+    }
+
+    #[test]
+    fn complex_values() {
+        let e = parse("\\sqrt[3]{-8}", ParseLimits::default()).unwrap();
+        let v = eval(&e, &mut Env::new(1000)).unwrap();
+        assert!((v.re + 2.0).abs() < 1e-12);
+        let e = parse("1000!", ParseLimits::default()).unwrap();
+        assert_eq!(eval(&e, &mut Env::new(1000)), Err(EvalError::NonFinite));
+    }
+}

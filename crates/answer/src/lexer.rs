@@ -1,0 +1,534 @@
+//! Tokens of an answer written in LaTeX or plain notation.
+//!
+//! The lexer absorbs the purely typographic part of LaTeX — sizing commands, spacing,
+//! `\dfrac` vs `\frac`, thousands separators such as `{,}` — so the parser only sees
+//! tokens that carry meaning.
+
+use crate::expr::RelOp;
+use crate::ParseError;
+
+/// One token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tok {
+    /// Digits, possibly with a decimal point: `12`, `3.5`, `.5`.
+    Num(String),
+    /// A one-letter (or Greek) variable name.
+    Letter(String),
+    /// A command the parser knows (`frac`, `sqrt`, `sin`, `pi`, ...), without backslash.
+    Cmd(String),
+    /// Contents of `\text{...}` and friends.
+    Text(String),
+    Op(char),
+    Rel(RelOp),
+    LParen,
+    RParen,
+    LBrack,
+    RBrack,
+    LBrace,
+    RBrace,
+    LSet,
+    RSet,
+    RowSep,
+    Begin(String),
+    End(String),
+    /// A list separator written as a word: "and", "or".
+    Sep,
+    Pm,
+    Mp,
+    Cup,
+    Cap,
+    Percent,
+    Degree,
+    LFloor,
+    RFloor,
+    LCeil,
+    RCeil,
+}
+
+/// Commands that only affect typesetting and are dropped.
+const IGNORED: &[&str] = &[
+    "left",
+    "right",
+    "big",
+    "Big",
+    "bigg",
+    "Bigg",
+    "bigl",
+    "bigr",
+    "Bigl",
+    "Bigr",
+    "biggl",
+    "biggr",
+    "Biggl",
+    "Biggr",
+    "displaystyle",
+    "textstyle",
+    "scriptstyle",
+    "limits",
+    "nolimits",
+    "quad",
+    "qquad",
+    "hfill",
+    "noindent",
+    "middle",
+    "newline",
+    "phantom",
+    "$",
+    "mathclose",
+    "mathopen",
+];
+
+/// Commands whose braced argument is ordinary math (decoration only).
+const TRANSPARENT: &[&str] = &[
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mathsf",
+    "mathcal",
+    "mathbb",
+    "boldsymbol",
+    "bm",
+    "operatorname",
+    "overline",
+    "underline",
+    "vec",
+    "hat",
+    "bar",
+    "widehat",
+    "overrightarrow",
+    "tilde",
+    "mathnormal",
+];
+
+/// Commands whose argument is prose.
+const TEXTUAL: &[&str] = &[
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textnormal",
+    "texttt",
+    "textsf",
+    "mbox",
+    "emph",
+    "hbox",
+];
+
+const GREEK: &[&str] = &[
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
+];
+
+/// Plain-text function names recognised without a backslash.
+const WORD_FUNCS: &[&str] = &[
+    "sqrt", "sin", "cos", "tan", "sec", "csc", "cot", "log", "ln", "exp", "arcsin", "arccos",
+    "arctan", "sinh", "cosh", "tanh", "pi", "abs", "floor", "ceil", "asin", "acos", "atan",
+];
+
+struct Lexer<'a> {
+    s: &'a [char],
+    i: usize,
+    out: Vec<Tok>,
+    max_tokens: usize,
+}
+
+/// Splits `src` into tokens; fails on unbalanced text arguments or too many tokens.
+pub fn lex(src: &str, max_tokens: usize) -> Result<Vec<Tok>, ParseError> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut lx = Lexer {
+        s: &chars,
+        i: 0,
+        out: Vec::new(),
+        max_tokens,
+    };
+    lx.run()?;
+    Ok(lx.out)
+}
+
+impl Lexer<'_> {
+    fn peek(&self, k: usize) -> Option<char> {
+        self.s.get(self.i + k).copied()
+    }
+
+    fn push(&mut self, t: Tok) -> Result<(), ParseError> {
+        if self.out.len() >= self.max_tokens {
+            return Err(ParseError::TooLarge);
+        }
+        self.out.push(t);
+        Ok(())
+    }
+
+    fn starts_with(&self, pat: &str) -> bool {
+        (self.i..)
+            .zip(pat.chars())
+            .all(|(k, c)| self.s.get(k) == Some(&c))
+    }
+
+    fn run(&mut self) -> Result<(), ParseError> {
+        while let Some(c) = self.peek(0) {
+            match c {
+                c if c.is_whitespace() || c == '~' => self.i += 1,
+                '0'..='9' => self.number()?,
+                '.' if self.peek(1).is_some_and(|d| d.is_ascii_digit()) => self.number()?,
+                '\\' => self.command()?,
+                c if c.is_ascii_alphabetic() => self.word()?,
+                '(' => self.simple(Tok::LParen)?,
+                ')' => self.simple(Tok::RParen)?,
+                '[' => self.simple(Tok::LBrack)?,
+                ']' => self.simple(Tok::RBrack)?,
+                '{' => {
+                    // `{,}` is a thousands separator inside a number; elsewhere a group.
+                    self.simple(Tok::LBrace)?
+                }
+                '}' => self.simple(Tok::RBrace)?,
+                '<' | '>' | '!' | '=' => self.relation()?,
+                '%' => self.simple(Tok::Percent)?,
+                '$' => self.i += 1,
+                '×' | '·' | '∗' => self.simple(Tok::Op('*'))?,
+                '÷' => self.simple(Tok::Op('/'))?,
+                '−' | '–' => self.simple(Tok::Op('-'))?,
+                '≤' => self.simple(Tok::Rel(RelOp::Le))?,
+                '≥' => self.simple(Tok::Rel(RelOp::Ge))?,
+                '≠' => self.simple(Tok::Rel(RelOp::Ne))?,
+                '≈' => self.simple(Tok::Rel(RelOp::Approx))?,
+                '∈' => self.simple(Tok::Rel(RelOp::In))?,
+                '±' => self.simple(Tok::Pm)?,
+                '∪' => self.simple(Tok::Cup)?,
+                '∞' => self.simple(Tok::Cmd("infty".into()))?,
+                'π' => self.simple(Tok::Cmd("pi".into()))?,
+                '√' => self.simple(Tok::Cmd("sqrt".into()))?,
+                '°' => self.simple(Tok::Degree)?,
+                '²' | '³' => {
+                    self.push(Tok::Op('^'))?;
+                    let d = if c == '²' { "2" } else { "3" };
+                    self.simple(Tok::Num(d.into()))?
+                }
+                '+' | '-' | '*' | '/' | '^' | '_' | ':' | ',' | ';' | '|' | '&' | '\'' => {
+                    self.simple(Tok::Op(c))?
+                }
+                _ => return Err(ParseError::Unexpected(c.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn simple(&mut self, t: Tok) -> Result<(), ParseError> {
+        self.i += 1;
+        self.push(t)
+    }
+
+    fn number(&mut self) -> Result<(), ParseError> {
+        let mut s = String::new();
+        let mut seen_dot = false;
+        loop {
+            match self.peek(0) {
+                Some(d) if d.is_ascii_digit() => {
+                    s.push(d);
+                    self.i += 1;
+                }
+                Some('.') if !seen_dot && self.peek(1).is_some_and(|d| d.is_ascii_digit()) => {
+                    seen_dot = true;
+                    s.push('.');
+                    self.i += 1;
+                }
+                _ => {
+                    // Thousands separators written `{,}`, `,\!` or `\,` followed by
+                    // exactly three digits continue the same number.
+                    if seen_dot {
+                        break;
+                    }
+                    let skip = self.thousands_separator_len();
+                    if skip == 0 {
+                        break;
+                    }
+                    self.i += skip;
+                }
+            }
+        }
+        self.push(Tok::Num(s))
+    }
+
+    /// Length of a thousands separator at the cursor when three digits (and no
+    /// fourth) follow it, else 0.
+    fn thousands_separator_len(&self) -> usize {
+        let mut len = 0;
+        for pat in ["{,}", ",\\!", "\\,", ",\\,", ", \\!"] {
+            if self.starts_with(pat) {
+                len = pat.chars().count();
+                break;
+            }
+        }
+        if len == 0 {
+            return 0;
+        }
+        let mut k = self.i + len;
+        while self.s.get(k) == Some(&' ') {
+            k += 1;
+        }
+        let digits = (0..4)
+            .take_while(|j| self.s.get(k + j).is_some_and(|c| c.is_ascii_digit()))
+            .count();
+        if digits == 3 {
+            k - self.i
+        } else {
+            0
+        }
+    }
+
+    fn relation(&mut self) -> Result<(), ParseError> {
+        let c = self.peek(0).unwrap_or(' ');
+        let eq_next = self.peek(1) == Some('=');
+        let tok = match (c, eq_next) {
+            ('<', true) => Tok::Rel(RelOp::Le),
+            ('>', true) => Tok::Rel(RelOp::Ge),
+            ('!', true) => Tok::Rel(RelOp::Ne),
+            ('<', false) => Tok::Rel(RelOp::Lt),
+            ('>', false) => Tok::Rel(RelOp::Gt),
+            ('=', _) => {
+                self.i += 1;
+                // `==` reads as a single equals sign.
+                if self.peek(0) == Some('=') {
+                    self.i += 1;
+                }
+                return self.push(Tok::Rel(RelOp::Eq));
+            }
+            _ => {
+                self.i += 1;
+                return self.push(Tok::Op('!'));
+            }
+        };
+        self.i += if eq_next { 2 } else { 1 };
+        self.push(tok)
+    }
+
+    fn word(&mut self) -> Result<(), ParseError> {
+        let start = self.i;
+        while self.peek(0).is_some_and(|c| c.is_ascii_alphabetic()) {
+            self.i += 1;
+        }
+        let w: String = self.s[start..self.i].iter().collect();
+        let lower = w.to_ascii_lowercase();
+        match lower.as_str() {
+            "and" | "or" => return self.push(Tok::Sep),
+            "pct" | "percent" | "percentage" => return self.push(Tok::Percent),
+            "infty" | "infinity" => return self.push(Tok::Cmd("infty".into())),
+            _ => {}
+        }
+        if WORD_FUNCS.contains(&w.as_str()) {
+            return self.push(Tok::Cmd(w));
+        }
+        // A separator glued to the next word, as in `W(x)=1orW(x)=-1`.
+        for sep in ["or", "and"] {
+            if let Some(rest) = w.strip_prefix(sep) {
+                let prev_closes = matches!(self.out.last(), Some(Tok::Num(_) | Tok::RParen));
+                if prev_closes && rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    self.push(Tok::Sep)?;
+                    for ch in rest.chars() {
+                        self.push(Tok::Letter(ch.to_string()))?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        for ch in w.chars() {
+            self.push(Tok::Letter(ch.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a balanced `{...}` argument at the cursor (after optional spaces).
+    fn braced_arg(&mut self) -> Result<String, ParseError> {
+        while self.peek(0) == Some(' ') {
+            self.i += 1;
+        }
+        if self.peek(0) != Some('{') {
+            // A one-character argument such as `\text x`.
+            return match self.peek(0) {
+                Some(c) => {
+                    self.i += 1;
+                    Ok(c.to_string())
+                }
+                None => Err(ParseError::Unbalanced),
+            };
+        }
+        let mut depth = 0usize;
+        let start = self.i + 1;
+        while let Some(c) = self.peek(0) {
+            match c {
+                '\\' => self.i += 1,
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let inner: String = self.s[start..self.i].iter().collect();
+                        self.i += 1;
+                        return Ok(inner);
+                    }
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+        Err(ParseError::Unbalanced)
+    }
+
+    fn command(&mut self) -> Result<(), ParseError> {
+        self.i += 1; // the backslash
+        let Some(c) = self.peek(0) else {
+            return Ok(());
+        };
+        if !c.is_ascii_alphabetic() {
+            self.i += 1;
+            return match c {
+                '{' => self.push(Tok::LSet),
+                '}' => self.push(Tok::RSet),
+                '\\' => self.push(Tok::RowSep),
+                '%' => self.push(Tok::Percent),
+                '|' => self.push(Tok::Op('|')),
+                // Spacing (`\,` `\!` `\;` `\:` `\ `), `\$`, `\&`: no meaning here.
+                _ => Ok(()),
+            };
+        }
+        let start = self.i;
+        while self.peek(0).is_some_and(|c| c.is_ascii_alphabetic()) {
+            self.i += 1;
+        }
+        let name: String = self.s[start..self.i].iter().collect();
+        let n = name.as_str();
+        if IGNORED.contains(&n) {
+            if matches!(n, "left" | "right" | "middle") && self.peek(0) == Some('.') {
+                self.i += 1;
+            }
+            return Ok(());
+        }
+        if TRANSPARENT.contains(&n) {
+            let inner = self.braced_arg()?;
+            let toks = lex(&inner, self.max_tokens.saturating_sub(self.out.len()))?;
+            // `\mathrm{e}` and `\operatorname{sin}` keep their meaning; longer words
+            // stay together as one name.
+            if toks.len() > 1
+                && toks.iter().all(|t| matches!(t, Tok::Letter(_)))
+                && n != "operatorname"
+            {
+                return self.push(Tok::Letter(inner.trim().to_string()));
+            }
+            for t in toks {
+                self.push(t)?;
+            }
+            return Ok(());
+        }
+        if TEXTUAL.contains(&n) {
+            let inner = self.braced_arg()?;
+            let t = inner.trim().trim_matches(',').trim();
+            let lower = t.to_ascii_lowercase();
+            return match lower.as_str() {
+                "" => Ok(()),
+                "and" | "or" | ", and" | "and/or" => self.push(Tok::Sep),
+                "pct" | "percent" | "percentage" | "%" => self.push(Tok::Percent),
+                _ => self.push(Tok::Text(t.to_string())),
+            };
+        }
+        let tok = match n {
+            "frac" | "dfrac" | "tfrac" | "cfrac" => Tok::Cmd("frac".into()),
+            "binom" | "dbinom" | "tbinom" | "choose" => Tok::Cmd("binom".into()),
+            "cdot" | "times" | "ast" => Tok::Op('*'),
+            "div" => Tok::Op('/'),
+            "le" | "leq" | "leqslant" | "leqq" => Tok::Rel(RelOp::Le),
+            "ge" | "geq" | "geqslant" | "geqq" => Tok::Rel(RelOp::Ge),
+            "lt" => Tok::Rel(RelOp::Lt),
+            "gt" => Tok::Rel(RelOp::Gt),
+            "ne" | "neq" => Tok::Rel(RelOp::Ne),
+            "approx" | "simeq" | "cong" => Tok::Rel(RelOp::Approx),
+            "in" => Tok::Rel(RelOp::In),
+            "pm" => Tok::Pm,
+            "mp" => Tok::Mp,
+            "cup" => Tok::Cup,
+            "cap" => Tok::Cap,
+            "circ" | "degree" => Tok::Degree,
+            "lfloor" => Tok::LFloor,
+            "rfloor" => Tok::RFloor,
+            "lceil" => Tok::LCeil,
+            "rceil" => Tok::RCeil,
+            "vert" | "lvert" | "rvert" | "mid" => Tok::Op('|'),
+            "lbrace" => Tok::LSet,
+            "rbrace" => Tok::RSet,
+            "langle" => Tok::LParen,
+            "rangle" => Tok::RParen,
+            "colon" => Tok::Op(':'),
+            "begin" | "end" => {
+                let env = self.braced_arg()?;
+                let env = env.trim_end_matches('*').to_string();
+                if n == "begin" {
+                    if env == "array" {
+                        // Column specification, such as `{cc}`.
+                        self.braced_arg()?;
+                    }
+                    Tok::Begin(env)
+                } else {
+                    Tok::End(env)
+                }
+            }
+            _ if GREEK.contains(&n) => Tok::Letter(name.clone()),
+            _ => Tok::Cmd(name.clone()),
+        };
+        self.push(tok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators_join_digits() {
+        let t = lex("14{,}916", 100).unwrap();
+        assert_eq!(t, vec![Tok::Num("14916".into())]);
+        let t = lex("11,\\! 111,\\! 100", 100).unwrap();
+        assert_eq!(t, vec![Tok::Num("11111100".into())]);
+    }
+
+    #[test]
+    fn text_words_become_separators_or_text() {
+        let t = lex("6 \\text{ and } 8", 100).unwrap();
+        assert_eq!(t[1], Tok::Sep);
+        let t = lex("\\text{Evelyn}", 100).unwrap();
+        assert_eq!(t, vec![Tok::Text("Evelyn".into())]);
+    }
+
+    #[test]
+    fn token_budget_is_enforced() {
+        assert_eq!(lex(&"1+".repeat(100), 10), Err(ParseError::TooLarge));
+    }
+}
