@@ -11,6 +11,8 @@
 //! - `half` — f16/bf16 conversions.
 //! - `blocks` — byte layouts of the quantized block formats.
 //! - `dequant` — reference dequantizers (plain scalar code, the ground truth).
+//! - `kernels` — [`QMatrix`]: quantized matmul with run-time SIMD dispatch
+//!   (`kernels::act` quantizes activations, `scalar`/`avx2` hold the dot products).
 //! - `quantize` — reference quantizers f32 → Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K/Q8_K.
 //!
 //! Every count, length and offset in a file is checked against the file size before
@@ -23,6 +25,7 @@ pub mod dequant;
 pub mod error;
 pub mod file;
 pub mod half;
+pub mod kernels;
 pub mod quantize;
 pub mod types;
 pub mod value;
@@ -31,6 +34,7 @@ pub mod writer;
 pub use dequant::dequantize;
 pub use error::GgufError;
 pub use file::{GgufFile, TensorInfo};
+pub use kernels::{Isa, QMatrix};
 pub use quantize::quantize;
 pub use types::{GgmlType, QK_K};
 pub use value::Value;
