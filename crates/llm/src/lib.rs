@@ -8,6 +8,18 @@
 //! Backends:
 //! - `openai` — any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, ...).
 //! - `local` — verimath's own GGUF inference engine, in process.
+//!
+//! Modules: [`openai`] (the HTTP backend), [`balance`] (endpoint choice and
+//! concurrency limits), [`retry`] (backoff policy), [`sse`] (event-stream decoding),
+//! `think` (live `<think>` splitting of streamed text).
+
+pub mod balance;
+pub mod openai;
+pub mod retry;
+pub mod sse;
+mod think;
+
+pub use openai::{NMode, OpenAiBackend, OpenAiConfig};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

@@ -63,6 +63,8 @@ pub enum CutStyle {
 pub(crate) enum Action {
     Answer {
         samples: Vec<Sample>,
+        /// Send `samples` as given even when `n` asks for more.
+        exact: bool,
         usage: UsageMode,
         cut: Option<(usize, CutStyle)>,
     },
@@ -111,6 +113,18 @@ impl Reply {
     pub fn samples(samples: Vec<Sample>) -> Self {
         Reply::with_action(Action::Answer {
             samples,
+            exact: false,
+            usage: UsageMode::Counted,
+            cut: None,
+        })
+    }
+
+    /// Exactly these choices, whatever `n` was (a single sample is not repeated):
+    /// a server that ignores `n`.
+    pub fn exactly(samples: Vec<Sample>) -> Self {
+        Reply::with_action(Action::Answer {
+            samples,
+            exact: true,
             usage: UsageMode::Counted,
             cut: None,
         })

@@ -162,10 +162,15 @@ pub(crate) fn chat<G: Send + 'static>(
         ),
         Action::Answer {
             samples,
+            exact,
             usage,
             cut,
         } => {
-            let samples = expand(samples, req.n);
+            let samples = if exact {
+                samples
+            } else {
+                expand(samples, req.n)
+            };
             let usage = usage_json(req, &samples, usage);
             let id = format!("chatcmpl-scripted-{}", req.seq);
             let mut chunks = if req.stream {
