@@ -567,6 +567,19 @@ impl Checker<'_> {
     }
 
     fn scalar_eq(&mut self, a: &Expr, b: &Expr) -> Judgement {
+        match (a, b) {
+            (Expr::Big(x), Expr::Big(y)) => {
+                return if x == y {
+                    yes("equal large integers")
+                } else {
+                    no("different large integers")
+                };
+            }
+            (Expr::Big(_), Expr::Num(_)) | (Expr::Num(_), Expr::Big(_)) => {
+                return no("different integers");
+            }
+            _ => {}
+        }
         let decimals = a.has_decimal() || b.has_decimal();
         let mut steps = self.steps.min(20_000);
         let ea = exact(a, &mut steps);

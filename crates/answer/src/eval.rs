@@ -194,7 +194,7 @@ pub fn eval(e: &Expr, env: &mut Env) -> Result<C, EvalError> {
         Expr::Const(Const::Pi) => C::real(std::f64::consts::PI),
         Expr::Const(Const::E) => C::real(std::f64::consts::E),
         Expr::Const(Const::I) => C::new(0.0, 1.0),
-        Expr::Const(Const::Inf) => return Err(EvalError::NonFinite),
+        Expr::Const(Const::Inf) | Expr::Big(_) => return Err(EvalError::NonFinite),
         Expr::Add(v) => {
             let mut acc = C::real(0.0);
             for x in v {

@@ -95,6 +95,9 @@ pub enum Expr {
     Dec(Rat),
     /// A number too large for an exact rational, kept approximately.
     Float(f64),
+    /// An integer too large for `i128`, as its digits without leading zeros: compared
+    /// digit by digit, never rounded.
+    Big(String),
     Sym(String),
     Const(Const),
     Add(Vec<Expr>),
@@ -175,7 +178,10 @@ impl Expr {
     pub fn has_number(&self) -> bool {
         let mut found = false;
         self.walk(&mut |e| {
-            if matches!(e, Expr::Num(_) | Expr::Dec(_) | Expr::Float(_)) {
+            if matches!(
+                e,
+                Expr::Num(_) | Expr::Dec(_) | Expr::Float(_) | Expr::Big(_)
+            ) {
                 found = true;
             }
         });
@@ -207,6 +213,7 @@ impl Expr {
             Expr::Num(_)
             | Expr::Dec(_)
             | Expr::Float(_)
+            | Expr::Big(_)
             | Expr::Sym(_)
             | Expr::Const(_)
             | Expr::Text(_) => {}
@@ -237,6 +244,7 @@ impl fmt::Display for Expr {
         match self {
             Expr::Num(r) | Expr::Dec(r) => write!(f, "{r}"),
             Expr::Float(x) => write!(f, "{x}"),
+            Expr::Big(d) => f.write_str(d),
             Expr::Sym(s) => f.write_str(s),
             Expr::Const(c) => f.write_str(match c {
                 Const::Pi => "pi",

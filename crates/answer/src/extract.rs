@@ -114,10 +114,6 @@ fn starts_at(s: &[char], i: usize, pat: &str) -> bool {
     (i..).zip(pat.chars()).all(|(k, c)| s.get(k) == Some(&c))
 }
 
-fn find_from(s: &[char], from: usize, pat: &str) -> Option<usize> {
-    (from..s.len()).find(|&i| starts_at(s, i, pat))
-}
-
 fn escaped(s: &[char], i: usize) -> bool {
     i > 0 && s[i - 1] == '\\'
 }
@@ -300,41 +296,83 @@ struct Span {
     percent: bool,
 }
 
-fn find_unescaped(s: &[char], from: usize, pat: &str, single_line: bool) -> Option<usize> {
+/// Longest math span considered; bounds the rescanning of unclosed delimiters.
+const MAX_SPAN: usize = 20_000;
+
+/// Position of the next unescaped `pat` from `from`, or `Err(stop)` with the position
+/// where the search gave up (a newline for single-line spans, the end, or the limit).
+fn find_unescaped(s: &[char], from: usize, pat: &str, single_line: bool) -> Result<usize, usize> {
     let mut k = from;
-    while k < s.len() {
+    let limit = s.len().min(from.saturating_add(MAX_SPAN));
+    while k < limit {
         if single_line && s[k] == '\n' {
-            return None;
+            return Err(k);
         }
         if starts_at(s, k, pat) && !escaped(s, k) {
-            return Some(k);
+            return Ok(k);
         }
         if s[k] == '\\' {
             k += 1;
         }
         k += 1;
     }
-    None
+    Err(limit)
+}
+
+/// Searches for closing delimiters, remembering failures: once no `\)` closes before
+/// position `stop`, no opener before `stop` needs to search again. This keeps a text
+/// full of unclosed delimiters linear.
+struct Closer {
+    failed_until: [usize; 4],
+}
+
+impl Closer {
+    fn find(
+        &mut self,
+        s: &[char],
+        kind: usize,
+        from: usize,
+        pat: &str,
+        line: bool,
+    ) -> Option<usize> {
+        if from < self.failed_until[kind] {
+            return None;
+        }
+        match find_unescaped(s, from, pat, line) {
+            Ok(j) => Some(j),
+            Err(stop) => {
+                self.failed_until[kind] = stop;
+                None
+            }
+        }
+    }
 }
 
 fn math_spans(s: &[char]) -> Vec<Span> {
     let mut out = Vec::new();
+    let mut closer = Closer {
+        failed_until: [0; 4],
+    };
     let mut i = 0;
     while i < s.len() {
         let found: Option<(usize, usize, usize)> = if starts_at(s, i, "$$") && !escaped(s, i) {
-            find_unescaped(s, i + 2, "$$", false)
+            closer
+                .find(s, 0, i + 2, "$$", false)
                 .filter(|&j| j > i + 2)
                 .map(|j| (i + 2, j, j + 2))
         } else if starts_at(s, i, "\\[") && !escaped(s, i) {
-            find_from(s, i + 2, "\\]")
+            closer
+                .find(s, 1, i + 2, "\\]", false)
                 .filter(|&j| j > i + 2)
                 .map(|j| (i + 2, j, j + 2))
         } else if s[i] == '$' && !escaped(s, i) && !(i > 0 && s[i - 1].is_ascii_digit()) {
-            find_unescaped(s, i + 1, "$", true)
+            closer
+                .find(s, 2, i + 1, "$", true)
                 .filter(|&j| j > i + 1)
                 .map(|j| (i + 1, j, j + 1))
         } else if starts_at(s, i, "\\(") && !escaped(s, i) {
-            find_unescaped(s, i + 2, "\\)", true)
+            closer
+                .find(s, 3, i + 2, "\\)", true)
                 .filter(|&j| j > i + 2)
                 .map(|j| (i + 2, j, j + 2))
         } else if let Some(j) = simple_fraction(s, i) {

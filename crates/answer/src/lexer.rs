@@ -162,16 +162,26 @@ struct Lexer<'a> {
     i: usize,
     out: Vec<Tok>,
     max_tokens: usize,
+    depth: usize,
 }
 
 /// Splits `src` into tokens; fails on unbalanced text arguments or too many tokens.
 pub fn lex(src: &str, max_tokens: usize) -> Result<Vec<Tok>, ParseError> {
+    lex_nested(src, max_tokens, 0)
+}
+
+/// Decoration commands such as `\mathrm{...}` are lexed recursively; `depth` bounds it.
+fn lex_nested(src: &str, max_tokens: usize, depth: usize) -> Result<Vec<Tok>, ParseError> {
+    if depth > 16 {
+        return Err(ParseError::TooDeep);
+    }
     let chars: Vec<char> = src.chars().collect();
     let mut lx = Lexer {
         s: &chars,
         i: 0,
         out: Vec::new(),
         max_tokens,
+        depth,
     };
     lx.run()?;
     Ok(lx.out)
@@ -435,7 +445,8 @@ impl Lexer<'_> {
         }
         if TRANSPARENT.contains(&n) {
             let inner = self.braced_arg()?;
-            let toks = lex(&inner, self.max_tokens.saturating_sub(self.out.len()))?;
+            let budget = self.max_tokens.saturating_sub(self.out.len());
+            let toks = lex_nested(&inner, budget, self.depth + 1)?;
             // `\mathrm{e}` and `\operatorname{sin}` keep their meaning; longer words
             // stay together as one name.
             if toks.len() > 1

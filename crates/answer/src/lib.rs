@@ -80,13 +80,17 @@ pub struct Parsed {
     pub expr: Expr,
 }
 
+/// Candidates tried per text before giving up.
+const MAX_CANDIDATES: usize = 64;
+
 /// Finds and parses the answer in `text`: the best-priority candidate that parses.
 /// Returns the first candidate's text with `Err` when nothing parses.
 pub fn parse_answer(text: &str, opts: &Options) -> Result<Parsed, Option<String>> {
     let candidates = extract(text, &opts.extract_options());
     let mut failed_latex: Vec<(usize, usize)> = Vec::new();
     let mut first_text = None;
-    for c in &candidates {
+    // Each failed candidate costs a parse; a text full of math spans stops early.
+    for c in candidates.iter().take(MAX_CANDIDATES) {
         if c.source == Source::Number
             && failed_latex
                 .iter()

@@ -119,6 +119,10 @@ pub fn number(s: &str) -> Result<Expr, ParseError> {
     match (exact, frac.is_some()) {
         (Some(r), false) => Ok(Expr::Num(r)),
         (Some(r), true) => Ok(Expr::Dec(r)),
+        (None, false) if digits.chars().all(|c| c.is_ascii_digit()) => {
+            let d = digits.trim_start_matches('0');
+            Ok(Expr::Big(if d.is_empty() { "0".into() } else { d.into() }))
+        }
         (None, _) => s
             .parse::<f64>()
             .map(Expr::Float)

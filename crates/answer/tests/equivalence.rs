@@ -1,0 +1,127 @@
+//! Equivalence rules on small hand-written pairs, one behaviour per test.
+
+use answer::{check, Options};
+
+fn eq(gold: &str, pred: &str) -> Option<bool> {
+    check(gold, pred, &Options::default()).equivalent
+}
+
+#[test]
+fn numbers_in_any_notation() {
+    assert_eq!(eq("$\\frac{1}{2}$", "$0.5$"), Some(true));
+    assert_eq!(eq("$\\frac12$", "$\\dfrac{1}{2}$"), Some(true));
+    assert_eq!(eq("$1.5$", "$1\\frac{1}{2}$"), Some(false)); // 1 * 1/2 in LaTeX
+    assert_eq!(eq("$12000$", "$1.2 \\times 10^{4}$"), Some(true));
+    assert_eq!(eq("$3$", "$3.0001$"), Some(false));
+    assert_eq!(eq("$\\frac{1}{3}$", "$0.333333$"), Some(true));
+    assert_eq!(eq("$2$", "$3$"), Some(false));
+}
+
+#[test]
+fn symbolic_expressions() {
+    assert_eq!(eq("$2\\sqrt{2}$", "$\\sqrt{8}$"), Some(true));
+    assert_eq!(eq("$(x+1)^2$", "$x^2+2x+1$"), Some(true));
+    assert_eq!(eq("$(x+1)^2$", "$x^2+1$"), Some(false));
+    assert_eq!(eq("$\\ln(e^2)$", "$2$"), Some(true));
+    assert_eq!(eq("$\\binom{5}{2}$", "$10$"), Some(true));
+    assert_eq!(eq("$5!$", "$120$"), Some(true));
+    assert_eq!(eq("$\\pi/2$", "$\\frac{\\pi}{2}$"), Some(true));
+    assert_eq!(eq("$|{-3}|$", "$3$"), Some(true));
+}
+
+#[test]
+fn sets_tuples_and_intervals() {
+    assert_eq!(eq("$\\{3,1\\}$", "$1,3$"), Some(true));
+    assert_eq!(eq("$(1,3)$", "$(3,1)$"), Some(false));
+    assert_eq!(eq("$(1,\\infty)$", "$(1, \\infty)$"), Some(true));
+    assert_eq!(eq("$x>1$", "$(1,\\infty)$"), Some(true));
+    assert_eq!(eq("$[0,1)$", "$[0,1]$"), Some(false));
+    assert_eq!(eq("$\\pm 2$", "$2, -2$"), Some(true));
+}
+
+#[test]
+fn relation_against_interval_needs_the_option_on_the_prediction_side() {
+    let strict = Options::default();
+    let allow = Options {
+        allow_set_relation_comp: true,
+        ..Options::default()
+    };
+    assert_eq!(
+        check("$(1,\\infty)$", "$x>1$", &strict).equivalent,
+        Some(false)
+    );
+    assert_eq!(
+        check("$(1,\\infty)$", "$x>1$", &allow).equivalent,
+        Some(true)
+    );
+}
+
+#[test]
+fn equations_and_labels() {
+    assert_eq!(eq("$x = 3$", "$3$"), Some(true));
+    assert_eq!(eq("$y = 2x + 1$", "$2x - y + 1 = 0$"), Some(true));
+    assert_eq!(eq("$x + y = 3$", "$3$"), Some(false));
+    assert_eq!(eq("$x \\le 2$", "$2 \\ge x$"), Some(true));
+    assert_eq!(eq("$x \\le 2$", "$x \\ge 2$"), Some(false));
+}
+
+#[test]
+fn units_percent_text_and_choices() {
+    assert_eq!(eq("$90^\\circ$", "$90$"), Some(true));
+    assert_eq!(eq("$28\\%$", "$28$"), Some(true));
+    assert_eq!(eq("$5 \\text{ cm}$", "$5$"), Some(true));
+    assert_eq!(eq("$\\text{(B)}$", "$\\text{B}$"), Some(true));
+    assert_eq!(eq("$\\text{(B)}$", "$\\text{C}$"), Some(false));
+    assert_eq!(eq("1,000", "$1000$"), Some(true));
+}
+
+#[test]
+fn matrices() {
+    let m = "$\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}$";
+    assert_eq!(
+        eq(m, "$\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}$"),
+        Some(true)
+    );
+    assert_eq!(
+        eq(m, "$\\begin{pmatrix}1 & 2 \\\\ 4 & 3\\end{pmatrix}$"),
+        Some(false)
+    );
+}
+
+#[test]
+fn precision_option() {
+    let p2 = Options {
+        precision: 2,
+        ..Options::default()
+    };
+    assert_eq!(
+        check("$\\frac{1}{3}$", "$0.33$", &p2).equivalent,
+        Some(true)
+    );
+    assert_eq!(
+        check("$\\frac{1}{3}$", "$0.33$", &Options::default()).equivalent,
+        Some(false)
+    );
+}
+
+#[test]
+fn non_strict_allows_renamed_variables() {
+    let loose = Options {
+        strict: false,
+        ..Options::default()
+    };
+    assert_eq!(check("$f(x)$", "$f(y)$", &loose).equivalent, Some(true));
+    assert_eq!(eq("$f(x)$", "$f(y)$"), Some(false));
+}
+
+#[test]
+fn every_verdict_has_a_reason() {
+    for (g, p) in [
+        ("$1$", "$1$"),
+        ("$1$", "$2$"),
+        ("", ""),
+        ("$x$", "no answer here"),
+    ] {
+        assert!(!check(g, p, &Options::default()).reason.is_empty());
+    }
+}
