@@ -1,9 +1,337 @@
-//! `verimath prove` (not yet implemented).
+//! `verimath prove`: the self-verifying proof search on one problem or a file of them.
+//!
+//! Settings start from a preset (`heavy`, the paper's setting, by default with a
+//! server; `quick` with the local engine) and every knob can be set by a flag. Every
+//! sample goes to the run database as it arrives; running the same command with the
+//! same `--run` resumes and requests only the samples not stored yet.
 
-/// Flags of this command.
+use crate::backend::{self, BackendArgs};
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use search::{Outcome, Preset, Search, SearchConfig, SearchEvent, SearchParts, Templates};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{Problem, Store};
+
+/// Flags of `verimath prove`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The problem statement (or use --problem-file).
+    #[arg(value_name = "PROBLEM")]
+    pub problem: Option<String>,
+    /// JSON or JSONL problems: `question` (or `problem`), optional `problem_idx`.
+    #[arg(
+        long,
+        visible_alias = "input",
+        value_name = "F",
+        conflicts_with = "problem"
+    )]
+    pub problem_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Starting settings: heavy (64×64, 16 rounds) or quick (4×4, 1 round). Default:
+    /// quick on the local engine, heavy with --backend.
+    #[arg(long, value_enum)]
+    pub preset: Option<PresetArg>,
+    /// Initial proofs per problem.
+    #[arg(long, value_name = "N")]
+    pub proofs: Option<u32>,
+    /// Verifications of every proof.
+    #[arg(long, value_name = "M")]
+    pub verifications: Option<u32>,
+    /// Proofs refined per round (the best by mean verification score).
+    #[arg(long, value_name = "K")]
+    pub refine: Option<u32>,
+    /// Critiques shown with each refined proof.
+    #[arg(long, value_name = "C")]
+    pub critiques: Option<u32>,
+    /// Refinement rounds after the first.
+    #[arg(long, value_name = "R")]
+    pub rounds: Option<u32>,
+    /// Judge critiques with the meta-verifier; unreasonable ones are set aside.
+    #[arg(long)]
+    pub meta: bool,
+    /// Token limit per sample.
+    #[arg(long, value_name = "T")]
+    pub max_tokens: Option<u32>,
+    /// Token budget of the whole run (prompt + completion).
+    #[arg(long, value_name = "T")]
+    pub max_total_tokens: Option<u64>,
+    /// Wall-clock limit: seconds, or a number with s, m or h.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub time_limit: Option<Duration>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Most samples asked for in one request (`n`).
+    #[arg(long, value_name = "N")]
+    pub batch: Option<u32>,
+    /// Sampling temperature.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Directory of prompt templates replacing the built-in ones of the same name.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Run database; the same path resumes (default: a new file under ./runs/).
+    #[arg(long, value_name = "PATH")]
+    pub run: Option<PathBuf>,
+    /// Print one JSON object per problem on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("this command is not implemented yet")
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum PresetArg {
+    Heavy,
+    Quick,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let problems = load_problems(&args)?;
+    let cfg = search_config(&args);
+    let templates = match &args.templates {
+        Some(dir) => Templates::load_dir(dir)?,
+        None => Templates::default(),
+    };
+    let run_path = args.run.clone().unwrap_or_else(default_run_path);
+    let store = Arc::new(
+        Store::open(&run_path).with_context(|| format!("opening {}", run_path.display()))?,
+    );
+    let backends = backend::build(&args.backend)?;
+    eprintln!(
+        "run database: {} (run the same command again to resume)",
+        run_path.display()
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcomes = runtime.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let progress = tokio::spawn(show_progress(rx));
+        let search = Search::new(SearchParts {
+            generator: backends.generator,
+            verifier: backends.verifier,
+            generator_model: backends.generator_model,
+            verifier_model: backends.verifier_model,
+            store,
+            templates,
+            cfg,
+            events: Some(tx),
+        })?;
+        let outcomes = search.prove_all(&problems).await;
+        drop(search); // closes the event channel, ending the progress task
+        let _ = progress.await;
+        anyhow::Ok(outcomes)
+    })?;
+    let mut errors = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(o) if args.json => println!("{}", serde_json::to_string(&o)?),
+            Ok(o) => print_summary(&o),
+            Err(e) => {
+                errors += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+fn load_problems(args: &Args) -> anyhow::Result<Vec<Problem>> {
+    match (&args.problem, &args.problem_file) {
+        (Some(q), None) if !q.trim().is_empty() => Ok(vec![Problem {
+            key: "1".into(),
+            problem_idx: "1".into(),
+            question: q.clone(),
+            position: 0,
+        }]),
+        (None, Some(path)) => Ok(store::load_problems(path)?),
+        _ => anyhow::bail!("give a problem statement, or a file of problems with --problem-file"),
+    }
+}
+
+/// The preset, then every flag that was given.
+fn search_config(args: &Args) -> SearchConfig {
+    let preset = match args.preset {
+        Some(PresetArg::Heavy) => Preset::Heavy,
+        Some(PresetArg::Quick) => Preset::Quick,
+        None if args.backend.is_local() => Preset::Quick,
+        None => Preset::Heavy,
+    };
+    let mut c = preset.config();
+    let set = |slot: &mut u32, v: Option<u32>| *slot = v.unwrap_or(*slot);
+    set(&mut c.proofs, args.proofs);
+    set(&mut c.verifications, args.verifications);
+    set(&mut c.refine, args.refine);
+    set(&mut c.critiques, args.critiques);
+    set(&mut c.rounds, args.rounds);
+    set(&mut c.batch, args.batch);
+    c.meta |= args.meta;
+    c.max_tokens = args.max_tokens.or(c.max_tokens);
+    c.max_total_tokens = args.max_total_tokens.or(c.max_total_tokens);
+    c.time_limit = args.time_limit.or(c.time_limit);
+    c.concurrency = args.concurrency.unwrap_or(c.concurrency);
+    c.temperature = args.temperature.unwrap_or(c.temperature);
+    c
+}
+
+/// `runs/YYYYMMDD-HHMMSS-PID.sqlite`: new for every invocation.
+fn default_run_path() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    PathBuf::from(format!(
+        "runs/{year:04}{month:02}{day:02}-{:02}{:02}{:02}-{}.sqlite",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        std::process::id()
+    ))
+}
+
+/// Seconds, or a number followed by `s`, `m` or `h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 90, 90s, 15m or 2h)"))?;
+    let secs = match unit {
+        's' => v,
+        'm' => v * 60.0,
+        'h' => v * 3600.0,
+        _ => return Err(format!("unknown unit in {s:?}: use s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Progress bars on a terminal: one line per problem with its round, samples done of
+/// samples queued, tokens and best mean score. Hidden when stderr is not a terminal.
+async fn show_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<SearchEvent>) {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let multi = MultiProgress::with_draw_target(target);
+    let style = ProgressStyle::with_template(
+        "{prefix:>12} [{bar:30}] {pos}/{len} samples {msg} ({elapsed})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    #[derive(Default)]
+    struct Line {
+        round: u32,
+        tokens: u64,
+        best: Option<f64>,
+    }
+    let mut bars: HashMap<String, (ProgressBar, Line)> = HashMap::new();
+    while let Some(event) = rx.recv().await {
+        let problem = match &event {
+            SearchEvent::RoundStarted { problem, .. }
+            | SearchEvent::Queued { problem, .. }
+            | SearchEvent::SampleDone { problem, .. }
+            | SearchEvent::Resumed { problem, .. }
+            | SearchEvent::BestSoFar { problem, .. }
+            | SearchEvent::RequestFailed { problem, .. }
+            | SearchEvent::ProblemDone { problem, .. } => problem.clone(),
+        };
+        let (bar, line) = bars.entry(problem.clone()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
+            bar.set_prefix(problem.clone());
+            (bar, Line::default())
+        });
+        match event {
+            SearchEvent::RoundStarted { round, .. } => line.round = round,
+            SearchEvent::Queued { samples, .. } => bar.inc_length(u64::from(samples)),
+            SearchEvent::SampleDone { tokens, .. } => {
+                line.tokens += tokens;
+                bar.inc(1);
+            }
+            SearchEvent::BestSoFar { mean_score, .. } => line.best = Some(mean_score),
+            SearchEvent::RequestFailed { error, .. } => {
+                multi.suspend(|| eprintln!("{problem}: request failed: {error}"));
+            }
+            SearchEvent::ProblemDone { solved, .. } => {
+                bar.finish_with_message(if solved { "solved" } else { "done" });
+                continue;
+            }
+            SearchEvent::Resumed { .. } => {}
+        }
+        let best = line.best.map_or("-".to_string(), |b| format!("{b:.3}"));
+        bar.set_message(format!(
+            "round {} | {} tokens | best {best}",
+            line.round, line.tokens
+        ));
+    }
+}
+
+fn print_summary(o: &Outcome) {
+    let status = if o.solved { "SOLVED" } else { "not solved" };
+    println!(
+        "Problem {}: {status} (stopped: {:?}, last round {})",
+        o.problem_idx, o.stop, o.rounds
+    );
+    println!(
+        "  samples: {} proofs, {} verifications, {} meta-verifications ({} unparsable)",
+        o.samples.proofs, o.samples.verifications, o.samples.metas, o.samples.unparsable
+    );
+    println!(
+        "  tokens: {} prompt + {} completion in {} requests",
+        o.usage.prompt_tokens, o.usage.completion_tokens, o.usage.requests
+    );
+    match &o.best {
+        Some(b) => {
+            let mean = b
+                .mean_score
+                .map_or("unverified".into(), |m| format!("{m:.3}"));
+            let passed = b
+                .verifications
+                .iter()
+                .filter(|v| v.score == Some(1.0))
+                .count();
+            println!(
+                "  best proof {} (round {}): mean score {mean}, {passed}/{} verifications scored 1\n",
+                b.proof_id,
+                b.round,
+                b.verifications.len()
+            );
+            println!("{}\n", b.proof.trim());
+        }
+        None => println!("  no proof followed the output protocol\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("5x").is_err() && parse_duration("-1").is_err());
+    }
 }
