@@ -203,3 +203,30 @@ fn broken_metadata_is_an_error_not_a_panic() {
         "token that is not a string"
     );
 }
+
+#[test]
+fn bpe_encoding_is_fast() {
+    // A vocabulary with a few hundred merges learned by hand from the sample text's
+    // frequent pairs would be more realistic; the cost that matters here is the
+    // pre-tokenizer and the merge loop, which this exercises on every word.
+    let t = build("qwen2", HELLO_WORLD, &[], Some(false));
+    let mut text = String::new();
+    while text.len() < 1_000_000 {
+        text.push_str(
+            "hello world, it's 2024 and  the world says hello.\nNew line: x^2 + y^2 = z^2; ",
+        );
+        text.push_str("日本語のテキスト and ünïcödé — \"quoted\" (parenthesised) [1, 2, 3]\n\n");
+    }
+    let start = std::time::Instant::now();
+    let ids = t.encode(&text, false, false);
+    let secs = start.elapsed().as_secs_f64();
+    let rate = ids.len() as f64 / secs;
+    eprintln!(
+        "BPE (qwen2 pre-tokenizer): {} bytes into {} tokens in {secs:.3}s = {rate:.0} tokens/s, {:.1} MB/s",
+        text.len(),
+        ids.len(),
+        text.len() as f64 / secs / 1e6
+    );
+    assert_eq!(t.decode(&ids), text);
+    assert!(rate > 200_000.0, "only {rate:.0} tokens/s");
+}

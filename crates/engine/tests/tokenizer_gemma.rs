@@ -10,13 +10,14 @@ use engine::tokenizer::{ModelKind, TokenType, Tokenizer};
 
 /// The default test model, found the way every test in the project finds it.
 fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(p) = var("VERIMATH_MODEL") {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("VERIMATH_CACHE")
+    let cache = var("VERIMATH_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
-        .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
+        .or_else(|| var("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
+        .or_else(|| var("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
         .expect("neither VERIMATH_CACHE, XDG_CACHE_HOME nor HOME is set");
     cache.join("models/gemma-3-270m-q4_k_m.gguf")
 }
