@@ -1,0 +1,136 @@
+//! Causal self-attention over the key/value cache, with grouped-query heads,
+//! optional per-head Q/K RMSNorm and an optional sliding window.
+//!
+//! One call processes a whole batch: the projections run as one matrix product over
+//! every entry (weights are read once), each entry's key/value is appended to its
+//! slot's cache, and only then does each entry attend, over its own slot's positions
+//! up to and including its own. Entries of one slot see each other causally because
+//! they were all written before any attends.
+
+use rayon::prelude::*;
+
+use super::layers::{Linear, RmsNorm, Rope};
+use super::{BatchEntry, ModelError};
+use crate::kv_cache::KvCache;
+use crate::model::half;
+
+/// The attention sub-layer of one transformer block.
+#[derive(Debug, Clone)]
+pub struct SelfAttention {
+    /// `[n_head * head_dim, n_embd]`
+    pub wq: Linear,
+    /// `[n_head_kv * head_dim, n_embd]`
+    pub wk: Linear,
+    /// `[n_head_kv * head_dim, n_embd]`
+    pub wv: Linear,
+    /// `[n_embd, n_head * head_dim]`
+    pub wo: Linear,
+    /// RMSNorm over each query head before RoPE (`[head_dim]`), if the model has one.
+    pub q_norm: Option<RmsNorm>,
+    /// RMSNorm over each key head before RoPE.
+    pub k_norm: Option<RmsNorm>,
+    pub rope: Rope,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Multiplies `q . k` before the softmax.
+    pub scale: f32,
+    /// Attend only to the last `window` positions (the entry's own included).
+    pub window: Option<usize>,
+}
+
+impl SelfAttention {
+    /// `x: [n, n_embd]` (already normalised) -> `[n, n_embd]`, writing keys/values of
+    /// `layer` into `cache`. The caller has validated slots and positions.
+    pub fn forward(
+        &self,
+        layer: usize,
+        x: &[f32],
+        batch: &[BatchEntry],
+        cache: &mut KvCache,
+    ) -> Result<Vec<f32>, ModelError> {
+        let n = batch.len();
+        let hd = self.head_dim;
+        let mut q = self.wq.apply(x, n)?; // [n, n_head * hd]
+        let mut k = self.wk.apply(x, n)?; // [n, n_head_kv * hd]
+        let v = self.wv.apply(x, n)?; // [n, n_head_kv * hd]
+        if let Some(norm) = &self.q_norm {
+            norm.apply(&mut q);
+        }
+        if let Some(norm) = &self.k_norm {
+            norm.apply(&mut k);
+        }
+        let q_width = self.n_head * hd;
+        let kv_width = self.n_head_kv * hd;
+        for (i, e) in batch.iter().enumerate() {
+            let (cos, sin) = self.rope.table(e.pos);
+            self.rope
+                .apply(&mut q[i * q_width..(i + 1) * q_width], hd, &cos, &sin);
+            let k_row = &mut k[i * kv_width..(i + 1) * kv_width];
+            self.rope.apply(k_row, hd, &cos, &sin);
+            cache.write(
+                layer,
+                e.slot,
+                e.pos,
+                k_row,
+                &v[i * kv_width..(i + 1) * kv_width],
+            );
+        }
+
+        // One task per (entry, query head); both cores share the heads of a decode step.
+        let mut out = vec![0.0f32; n * q_width];
+        let cache: &KvCache = cache;
+        let group = self.n_head / self.n_head_kv;
+        out.par_chunks_mut(hd).enumerate().for_each(|(i, o)| {
+            let (e, h) = (i / self.n_head, i % self.n_head);
+            let entry = &batch[e];
+            let q_head = &q[e * q_width + h * hd..][..hd];
+            let kv_off = (h / group) * hd;
+            let lo = self.window.map_or(0, |w| (entry.pos + 1).saturating_sub(w));
+            attend(
+                q_head,
+                cache.keys(layer, entry.slot),
+                cache.values(layer, entry.slot),
+                kv_width,
+                kv_off,
+                lo..entry.pos + 1,
+                self.scale,
+                o,
+            );
+        });
+        self.wo.apply(&out, n)
+    }
+}
+
+/// Softmax attention of one query head over cached positions `range`; the head's keys
+/// and values start at `kv_off` within each `kv_width`-wide cache row.
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    q: &[f32],
+    keys: &[u16],
+    values: &[u16],
+    kv_width: usize,
+    kv_off: usize,
+    range: std::ops::Range<usize>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    fn row(data: &[u16], t: usize, kv_width: usize, kv_off: usize, hd: usize) -> &[u16] {
+        &data[t * kv_width + kv_off..][..hd]
+    }
+    let mut scores: Vec<f32> = range
+        .clone()
+        .map(|t| half::dot(q, row(keys, t, kv_width, kv_off, hd)) * scale)
+        .collect();
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for s in &mut scores {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    out.fill(0.0);
+    for (t, &p) in range.zip(&scores) {
+        half::axpy(out, p / sum, row(values, t, kv_width, kv_off, hd));
+    }
+}

@@ -1,0 +1,206 @@
+//! IEEE half-precision helpers for the key/value cache.
+//!
+//! The cache stores keys and values as f16 bits (`u16`), the same precision llama.cpp
+//! uses by default, which halves cache memory and the bytes attention has to stream.
+//! Attention reads the cache through [`dot`] and [`axpy`], which convert on the fly:
+//! with the x86-64 F16C and FMA extensions (detected once at run time) eight values
+//! per instruction, otherwise with a portable scalar conversion.
+
+use std::sync::OnceLock;
+
+/// Converts one f16 (as bits) to f32 exactly.
+pub fn to_f32(h: u16) -> f32 {
+    let sign = ((h as u32) & 0x8000) << 16;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let mant = (h & 0x3ff) as u32;
+    let bits = match (exp, mant) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: value = mant * 2^-24; normalise into an f32 exponent.
+            let shift = mant.leading_zeros() - 21; // bring the top set bit to bit 10
+            let m = (mant << shift) & 0x3ff;
+            let e = 127 - 15 + 1 - shift;
+            sign | (e << 23) | (m << 13)
+        }
+        (0x1f, 0) => sign | 0x7f80_0000,
+        (0x1f, _) => sign | 0x7fc0_0000 | (mant << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Converts an f32 to f16 bits, rounding to nearest even; out-of-range values
+/// become infinities, NaN stays NaN.
+pub fn from_f32(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let mant = bits & 0x7f_ffff;
+    if exp == 0xff {
+        let nan = if mant != 0 { 0x200 } else { 0 };
+        return sign | 0x7c00 | nan;
+    }
+    let e = exp - 127 + 15;
+    if e >= 0x1f {
+        return sign | 0x7c00;
+    }
+    if e <= 0 {
+        // Subnormal or zero in f16: shift the mantissa (with its implicit bit) right.
+        if e < -10 {
+            return sign;
+        }
+        let m = mant | 0x80_0000;
+        let shift = (14 - e) as u32;
+        let half = 1u32 << (shift - 1);
+        let rest = m & ((1u32 << shift) - 1);
+        let mut out = m >> shift;
+        if rest > half || (rest == half && out & 1 == 1) {
+            out += 1;
+        }
+        return sign | out as u16;
+    }
+    let mut out = ((e as u32) << 10) | (mant >> 13);
+    let rest = mant & 0x1fff;
+    if rest > 0x1000 || (rest == 0x1000 && out & 1 == 1) {
+        out += 1; // may carry into the exponent, which is the correct rounding
+    }
+    sign | out as u16
+}
+
+/// Writes `src` as f16 bits into `dst` (same length).
+pub fn encode(src: &[f32], dst: &mut [u16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = from_f32(s);
+    }
+}
+
+/// Whether the fast F16C/FMA path can run on this CPU (checked once).
+fn has_f16c() -> bool {
+    static FAST: OnceLock<bool> = OnceLock::new();
+    *FAST.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("f16c")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("avx")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// `sum_i a[i] * b[i]` with `b` in f16.
+pub fn dot(a: &[f32], b: &[u16]) -> f32 {
+    let n = a.len().min(b.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        // SAFETY: the required CPU features were detected at run time.
+        return unsafe { x86::dot(&a[..n], &b[..n]) };
+    }
+    a[..n]
+        .iter()
+        .zip(&b[..n])
+        .map(|(&x, &h)| x * to_f32(h))
+        .sum()
+}
+
+/// `y[i] += alpha * x[i]` with `x` in f16.
+pub fn axpy(y: &mut [f32], alpha: f32, x: &[u16]) {
+    let n = y.len().min(x.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        // SAFETY: the required CPU features were detected at run time.
+        unsafe { x86::axpy(&mut y[..n], alpha, &x[..n]) };
+        return;
+    }
+    for (o, &h) in y[..n].iter_mut().zip(&x[..n]) {
+        *o += alpha * to_f32(h);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! AVX + F16C + FMA kernels; callers guarantee the features are present.
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx,f16c,fma")]
+    pub unsafe fn dot(a: &[f32], b: &[u16]) -> f32 {
+        let n = a.len();
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        while i + 16 <= n {
+            let b0 = _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(i) as *const __m128i));
+            let b1 = _mm256_cvtph_ps(_mm_loadu_si128(b.as_ptr().add(i + 8) as *const __m128i));
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i)), b0, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.as_ptr().add(i + 8)), b1, acc1);
+            i += 16;
+        }
+        let acc = _mm256_add_ps(acc0, acc1);
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        let mut sum: f32 = lanes.iter().sum();
+        while i < n {
+            sum += a[i] * super::to_f32(b[i]);
+            i += 1;
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx,f16c,fma")]
+    pub unsafe fn axpy(y: &mut [f32], alpha: f32, x: &[u16]) {
+        let n = y.len();
+        let va = _mm256_set1_ps(alpha);
+        let mut i = 0;
+        while i + 8 <= n {
+            let xv = _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr().add(i) as *const __m128i));
+            let yv = _mm256_loadu_ps(y.as_ptr().add(i));
+            _mm256_storeu_ps(y.as_mut_ptr().add(i), _mm256_fmadd_ps(va, xv, yv));
+            i += 8;
+        }
+        while i < n {
+            y[i] += alpha * super::to_f32(x[i]);
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_half() {
+        for h in 0..=u16::MAX {
+            let f = to_f32(h);
+            if f.is_nan() {
+                assert!(to_f32(from_f32(f)).is_nan());
+            } else {
+                assert_eq!(from_f32(f), h, "bits {h:#06x} value {f}");
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_to_nearest_even() {
+        assert_eq!(to_f32(from_f32(1.0 + 1.0 / 4096.0)), 1.0); // halfway, rounds down to even
+        assert_eq!(to_f32(from_f32(1.0 + 3.0 / 4096.0)), 1.0 + 4.0 / 4096.0);
+        assert_eq!(from_f32(1e6), 0x7c00);
+        assert_eq!(to_f32(from_f32(3e-8)), to_f32(1)); // nearest subnormal
+    }
+
+    #[test]
+    fn kernels_match_scalar() {
+        let a: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<u16> = (0..37).map(|i| from_f32((i as f32 * 0.11).cos())).collect();
+        let want: f32 = a.iter().zip(&b).map(|(&x, &h)| x * to_f32(h)).sum();
+        assert!((dot(&a, &b) - want).abs() < 1e-4);
+        let mut y = a.clone();
+        axpy(&mut y, 0.5, &b);
+        for i in 0..37 {
+            assert!((y[i] - (a[i] + 0.5 * to_f32(b[i]))).abs() < 1e-6);
+        }
+    }
+}

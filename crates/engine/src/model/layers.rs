@@ -1,0 +1,305 @@
+//! Building blocks shared by every architecture: quantized linear maps, RMSNorm,
+//! rotary position embeddings, activations and the gated feed-forward network.
+//!
+//! Activations are row-major `[batch, width]` f32 buffers. Weights stay quantized in
+//! the memory-mapped file; a [`Linear`] only remembers where its tensor lives.
+
+use std::sync::Arc;
+
+use gguf::{GgufFile, QMatrix, TensorInfo};
+
+use super::ModelError;
+
+/// A weight matrix `W: [rows, cols]` (ggml dims `[cols, rows]`) with an optional bias,
+/// applied as `y = W x (+ b)` to every row of a batch.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    file: Arc<GgufFile>,
+    info: TensorInfo,
+    rows: usize,
+    cols: usize,
+    bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    /// Wraps a tensor already checked to be `[cols, rows]`; builds its kernel view once
+    /// so that a type without kernels is reported at load time, by name.
+    pub(crate) fn new(file: Arc<GgufFile>, info: TensorInfo) -> Result<Linear, ModelError> {
+        let cols = info.cols() as usize;
+        let rows = info.rows() as usize;
+        let lin = Linear {
+            file,
+            info,
+            rows,
+            cols,
+            bias: None,
+        };
+        lin.matrix()?;
+        Ok(lin)
+    }
+
+    /// Adds a bias of `rows` values.
+    pub(crate) fn with_bias(mut self, bias: Option<Vec<f32>>) -> Linear {
+        self.bias = bias;
+        self
+    }
+
+    /// Output width.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input width.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn matrix(&self) -> Result<QMatrix<'_>, ModelError> {
+        let data = self.file.tensor_data(&self.info);
+        QMatrix::new(self.info.dtype, self.rows, self.cols, data).map_err(|source| {
+            ModelError::Tensor {
+                name: self.info.name.clone(),
+                source,
+            }
+        })
+    }
+
+    /// `out[b * rows + r] = W[r] . xs[b * cols ..] (+ bias[r])` for `batch` inputs.
+    pub fn forward(&self, xs: &[f32], batch: usize, out: &mut [f32]) -> Result<(), ModelError> {
+        let m = self.matrix()?;
+        m.matmul(
+            &xs[..batch * self.cols],
+            batch,
+            &mut out[..batch * self.rows],
+        );
+        if let Some(bias) = &self.bias {
+            for row in out[..batch * self.rows].chunks_exact_mut(self.rows) {
+                for (o, b) in row.iter_mut().zip(bias) {
+                    *o += b;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocating form of [`Linear::forward`].
+    pub fn apply(&self, xs: &[f32], batch: usize) -> Result<Vec<f32>, ModelError> {
+        let mut out = vec![0.0; batch * self.rows];
+        self.forward(xs, batch, &mut out)?;
+        Ok(out)
+    }
+
+    /// Row `r` of `W` as f32 (used as an embedding lookup); `r < rows`.
+    pub fn row(&self, r: usize, out: &mut [f32]) -> Result<(), ModelError> {
+        self.matrix()?.dequantize_row(r, &mut out[..self.cols]);
+        Ok(())
+    }
+}
+
+/// Root-mean-square normalisation: `y = x / sqrt(mean(x^2) + eps) * w`.
+///
+/// The weight is used as stored: converters that target llama.cpp already fold any
+/// `(1 + w)` convention (Gemma) into the stored values.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    pub weight: Vec<f32>,
+    pub eps: f32,
+}
+
+impl RmsNorm {
+    /// Normalises every `weight.len()`-wide row of `x` in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        let n = self.weight.len();
+        for row in x.chunks_exact_mut(n) {
+            // Accumulate in f64, as ggml does, so wide rows lose no precision.
+            let ss: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            let scale = 1.0 / ((ss / n as f64) as f32 + self.eps).sqrt();
+            for (v, w) in row.iter_mut().zip(&self.weight) {
+                *v *= scale * w;
+            }
+        }
+    }
+
+    /// Normalised copy of `x`.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut y = x.to_vec();
+        self.apply(&mut y);
+        y
+    }
+}
+
+/// Which dimensions RoPE rotates together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs `(2i, 2i + 1)` (llama; its converter permutes Q/K to match).
+    Normal,
+    /// Halves `(i, i + n_rot / 2)` (GPT-NeoX, Qwen2, Gemma).
+    Neox,
+}
+
+/// Rotary position embedding: pair `i` of a head is rotated by the angle
+/// `pos * scale * base^(-2i / n_rot) / factor_i`.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    style: RopeStyle,
+    n_rot: usize,
+    /// Angle per position for each pair, with scaling and frequency factors folded in.
+    freqs: Vec<f64>,
+}
+
+impl Rope {
+    /// `n_rot` rotated dimensions (even), frequency `base`, linear position `scale`
+    /// (1 / scaling factor) and optional per-pair divisors (llama 3 `rope_freqs`).
+    pub fn new(
+        style: RopeStyle,
+        n_rot: usize,
+        base: f32,
+        scale: f32,
+        factors: Option<&[f32]>,
+    ) -> Rope {
+        let freqs = (0..n_rot / 2)
+            .map(|i| {
+                let f = f64::from(scale) * f64::from(base).powf(-2.0 * i as f64 / n_rot as f64);
+                f / factors
+                    .and_then(|fs| fs.get(i))
+                    .map_or(1.0, |&d| f64::from(d))
+            })
+            .collect();
+        Rope {
+            style,
+            n_rot,
+            freqs,
+        }
+    }
+
+    /// Cosines and sines for one position: `[n_rot / 2]` each.
+    pub fn table(&self, pos: usize) -> (Vec<f32>, Vec<f32>) {
+        self.freqs
+            .iter()
+            .map(|&f| {
+                let (s, c) = (pos as f64 * f).sin_cos();
+                (c as f32, s as f32)
+            })
+            .unzip()
+    }
+
+    /// Rotates every `head_dim`-wide head of `x` with a table from [`Rope::table`].
+    pub fn apply(&self, x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+        let half = self.n_rot / 2;
+        for head in x.chunks_exact_mut(head_dim) {
+            for i in 0..half {
+                let (a, b) = match self.style {
+                    RopeStyle::Normal => (2 * i, 2 * i + 1),
+                    RopeStyle::Neox => (i, i + half),
+                };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * cos[i] - x1 * sin[i];
+                head[b] = x0 * sin[i] + x1 * cos[i];
+            }
+        }
+    }
+}
+
+/// The nonlinearity of a gated feed-forward network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x * sigmoid(x)` (SwiGLU: llama, qwen2).
+    Silu,
+    /// GELU, tanh approximation (GeGLU: gemma).
+    GeluTanh,
+}
+
+impl Activation {
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::GeluTanh => {
+                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+                0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+            }
+        }
+    }
+}
+
+/// Gated feed-forward network: `down(act(gate x) * up x)`.
+#[derive(Debug, Clone)]
+pub struct GatedMlp {
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+    pub act: Activation,
+}
+
+impl GatedMlp {
+    /// `x: [n, n_embd]` -> `[n, n_embd]`.
+    pub fn forward(&self, x: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
+        let mut g = self.gate.apply(x, n)?;
+        let u = self.up.apply(x, n)?;
+        for (g, u) in g.iter_mut().zip(&u) {
+            *g = self.act.apply(*g) * u;
+        }
+        self.down.apply(&g, n)
+    }
+}
+
+/// Looks up the embedding row of every token: `[tokens.len(), n_embd]`, times `scale`.
+pub fn embed(
+    table: &Linear,
+    tokens: impl Iterator<Item = u32>,
+    scale: f32,
+) -> Result<Vec<f32>, ModelError> {
+    let width = table.cols();
+    let mut out = Vec::new();
+    for token in tokens {
+        let start = out.len();
+        out.resize(start + width, 0.0);
+        table.row(token as usize, &mut out[start..])?;
+        if scale != 1.0 {
+            out[start..].iter_mut().for_each(|v| *v *= scale);
+        }
+    }
+    Ok(out)
+}
+
+/// Element-wise `x += y`.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rope_styles_pair_different_dimensions() {
+        let rope_n = Rope::new(RopeStyle::Normal, 4, 10000.0, 1.0, None);
+        let rope_x = Rope::new(RopeStyle::Neox, 4, 10000.0, 1.0, None);
+        let (c, s) = rope_n.table(1);
+        assert!((c[0] - 1f32.cos()).abs() < 1e-6 && (s[1] - 0.01f32.sin()).abs() < 1e-6);
+        let mut a = vec![1.0, 0.0, 0.0, 0.0];
+        rope_n.apply(&mut a, 4, &c, &s);
+        assert!((a[1] - 1f32.sin()).abs() < 1e-6 && a[2] == 0.0);
+        let mut b = vec![1.0, 0.0, 0.0, 0.0];
+        rope_x.apply(&mut b, 4, &c, &s);
+        assert!((b[2] - 1f32.sin()).abs() < 1e-6 && b[1] == 0.0);
+    }
+
+    #[test]
+    fn rms_norm_unit_rms() {
+        let n = RmsNorm {
+            weight: vec![1.0; 4],
+            eps: 0.0,
+        };
+        let y = n.forward(&[2.0, -2.0, 2.0, -2.0]);
+        assert_eq!(y, vec![1.0, -1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn activations() {
+        assert!((Activation::Silu.apply(1.0) - 0.731_058_6).abs() < 1e-6);
+        assert!((Activation::GeluTanh.apply(1.0) - 0.841_192).abs() < 1e-5);
+        assert_eq!(Activation::GeluTanh.apply(0.0), 0.0);
+    }
+}
