@@ -15,7 +15,9 @@
 //! - `equiv` — equivalence of two trees (numbers, expressions, relations, sets, ...).
 //! - `extract` — candidate answers in free text, by priority.
 //! - `options` — checker options mirroring the labelled case set.
+//! - `batch` — JSON Lines checking with per-line options.
 
+pub mod batch;
 mod equiv;
 mod eval;
 pub mod expr;
