@@ -1,1 +1,402 @@
-//! (in progress)
+//! The local engine as an [`llm::Llm`] backend.
+//!
+//! [`LocalLlm`] does on the caller's side what llama.cpp's server does in its HTTP
+//! workers: it renders the chat template (or a plain prompt for base models without
+//! one), tokenizes, maps the request's settings onto a [`GenerateRequest`], and turns
+//! the engine's answer into completions with `<think>` reasoning split off. The model
+//! itself only ever sees token ids, on the engine thread.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use llm::{ChatRequest, ChatResponse, Completion, LlmError, Message, StreamEvent, Usage};
+
+use crate::chat_template::PromptFormat;
+use crate::generate::{
+    load_engine, EngineError, EngineLoadError, Event, GenerateOutput, GenerateRequest, LoadOptions,
+    LoadedModel,
+};
+use crate::sampler::SamplingParams;
+
+/// File name of the default model in the model cache.
+pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+
+/// Where the default model lives: `$VERIMATH_MODEL` if set, else
+/// `${VERIMATH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/verimath}/models/<default>`.
+pub fn default_model_path() -> PathBuf {
+    if let Some(path) = non_empty_env("VERIMATH_MODEL") {
+        return PathBuf::from(path);
+    }
+    model_cache_dir().join(DEFAULT_MODEL_FILE)
+}
+
+/// The directory models are installed into.
+pub fn model_cache_dir() -> PathBuf {
+    let cache = non_empty_env("VERIMATH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let base = non_empty_env("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(non_empty_env("HOME").unwrap_or_else(|| ".".into()))
+                        .join(".cache")
+                });
+            base.join("verimath")
+        });
+    cache.join("models")
+}
+
+fn non_empty_env(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// Settings of a local backend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalOptions {
+    pub load: LoadOptions,
+    /// Tokens per sample when a request sets no `max_tokens`.
+    pub default_max_tokens: usize,
+    /// Top-k and min-p, which chat requests do not carry.
+    pub top_k: usize,
+    pub min_p: f32,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            load: LoadOptions::default(),
+            default_max_tokens: 2048,
+            top_k: 0,
+            min_p: 0.0,
+        }
+    }
+}
+
+/// A GGUF model served by the in-process engine.
+pub struct LocalLlm {
+    model: LoadedModel,
+    format: PromptFormat,
+    name: String,
+    options: LocalOptions,
+}
+
+impl LocalLlm {
+    /// Load a GGUF model and start its engine thread.
+    pub fn load(path: &Path, options: LocalOptions) -> Result<LocalLlm, EngineLoadError> {
+        let model = load_engine(path, options.load)?;
+        let format =
+            PromptFormat::from_gguf(&model.file).map_err(|source| EngineLoadError::Template {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let name = format!(
+            "local:{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string())
+        );
+        Ok(LocalLlm {
+            model,
+            format,
+            name,
+            options,
+        })
+    }
+
+    /// The running engine and tokenizer, for callers that work on token ids.
+    pub fn model(&self) -> &LoadedModel {
+        &self.model
+    }
+
+    /// Whether the model carries a chat template (instruction-tuned models do).
+    pub fn has_chat_template(&self) -> bool {
+        self.format.has_markers()
+    }
+
+    /// The prompt text for a chat: the model's template with the assistant's turn
+    /// opened, or for a base model the plain prompt.
+    pub fn render(&self, messages: &[Message]) -> Result<String, LlmError> {
+        self.format
+            .render(messages, true)
+            .map_err(|e| LlmError::InvalidRequest(e.to_string()))
+    }
+
+    /// Token ids of a chat prompt, with BOS as the model's metadata asks.
+    pub fn tokenize_chat(&self, messages: &[Message]) -> Result<Vec<u32>, LlmError> {
+        let text = self.render(messages)?;
+        // Templates write special tokens (`<start_of_turn>`) as text: parse them. A
+        // template that writes BOS itself must not get a second one. Plain prompts are
+        // user text, where `<bos>` is just characters.
+        let tok = &self.model.tokenizer;
+        let mut ids = tok.encode(&text, false, self.format.has_markers());
+        if tok.adds_bos() && ids.first() != tok.bos().as_ref() {
+            if let Some(bos) = tok.bos() {
+                ids.insert(0, bos);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn request(&self, req: &ChatRequest, stream: bool) -> Result<GenerateRequest, LlmError> {
+        if req.n == 0 {
+            return Err(LlmError::InvalidRequest("n must be at least 1".into()));
+        }
+        Ok(GenerateRequest {
+            prompt: self.tokenize_chat(&req.messages)?,
+            n: req.n as usize,
+            sampling: SamplingParams {
+                temperature: req.temperature,
+                top_k: self.options.top_k,
+                top_p: req.top_p,
+                min_p: self.options.min_p,
+            },
+            seed: req.seed,
+            max_tokens: req
+                .max_tokens
+                .map(|m| m as usize)
+                .unwrap_or(self.options.default_max_tokens),
+            stop: req.stop.clone(),
+            stream,
+        })
+    }
+}
+
+/// Engine errors as the `Llm` interface names them.
+fn llm_error(e: EngineError) -> LlmError {
+    match e {
+        EngineError::Model(msg) => LlmError::Backend(msg),
+        EngineError::Stopped => LlmError::Backend("the local engine has stopped".into()),
+        other => LlmError::InvalidRequest(other.to_string()),
+    }
+}
+
+fn response(out: GenerateOutput) -> ChatResponse {
+    let usage = Usage {
+        prompt_tokens: out.prompt_tokens as u64,
+        completion_tokens: out.completion_tokens() as u64,
+    };
+    let completions = out
+        .samples
+        .into_iter()
+        .map(|s| {
+            let (text, reasoning) = llm::split_think(&s.text);
+            Completion {
+                text,
+                reasoning,
+                finish_reason: s.finish_reason.into(),
+                completion_tokens: Some(s.token_ids.len() as u64),
+            }
+        })
+        .collect();
+    ChatResponse { completions, usage }
+}
+
+/// Per-sample state of a stream: which side of `</think>` the text is on.
+#[derive(Default, Clone)]
+struct ThinkSplit {
+    /// Text not yet sent because it may be the start of a tag.
+    held: String,
+    /// Inside a reasoning block.
+    reasoning: bool,
+    /// Nothing but whitespace has been seen: an opening tag may still come.
+    at_start: bool,
+}
+
+impl ThinkSplit {
+    fn new(template_opens_think: bool) -> Self {
+        ThinkSplit {
+            held: String::new(),
+            reasoning: template_opens_think,
+            at_start: true,
+        }
+    }
+
+    /// Split new text into (reasoning, answer) pieces.
+    fn push(&mut self, text: &str) -> Vec<(bool, String)> {
+        self.held.push_str(text);
+        let mut out = Vec::new();
+        loop {
+            if self.at_start && !self.reasoning {
+                let trimmed = self.held.trim_start();
+                if trimmed.is_empty() || "<think>".starts_with(trimmed) {
+                    return out; // could still be the opening tag
+                }
+                self.at_start = false;
+                if let Some(rest) = trimmed.strip_prefix("<think>") {
+                    self.reasoning = true;
+                    self.held = rest.to_string();
+                    continue;
+                }
+            }
+            if !self.reasoning {
+                if !self.held.is_empty() {
+                    out.push((false, std::mem::take(&mut self.held)));
+                }
+                return out;
+            }
+            if let Some(end) = self.held.find("</think>") {
+                let before = self.held[..end].to_string();
+                let after = self.held[end + "</think>".len()..].trim_start().to_string();
+                if !before.is_empty() {
+                    out.push((true, before));
+                }
+                self.reasoning = false;
+                self.at_start = false;
+                self.held = after;
+                continue;
+            }
+            // Keep a possible partial closing tag back.
+            let keep = partial_suffix(&self.held, "</think>");
+            let send = self.held.len() - keep;
+            if send > 0 {
+                out.push((true, self.held[..send].to_string()));
+                self.held.drain(..send);
+            }
+            return out;
+        }
+    }
+
+    fn finish(&mut self) -> Vec<(bool, String)> {
+        let rest = std::mem::take(&mut self.held);
+        if rest.is_empty() {
+            Vec::new()
+        } else {
+            vec![(self.reasoning, rest)]
+        }
+    }
+}
+
+/// Length of the longest suffix of `text` that is a proper prefix of `tag`.
+fn partial_suffix(text: &str, tag: &str) -> usize {
+    (1..tag.len())
+        .rev()
+        .find(|&k| {
+            text.len() >= k
+                && text.is_char_boundary(text.len() - k)
+                && tag.starts_with(&text[text.len() - k..])
+        })
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl llm::Llm for LocalLlm {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let job = self.request(&request, false)?;
+        let handle = self.model.engine.submit(job).map_err(llm_error)?;
+        let out = handle.wait_async().await.map_err(llm_error)?;
+        Ok(response(out))
+    }
+
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+    ) -> Result<BoxStream<'static, Result<StreamEvent, LlmError>>, LlmError> {
+        let job = self.request(&request, true)?;
+        let prompt_opens_think = self
+            .render(&request.messages)
+            .map(|p| p.trim_end().ends_with("<think>"))
+            .unwrap_or(false);
+        let n = job.n;
+        let handle = self.model.engine.submit(job).map_err(llm_error)?;
+        let splits = vec![ThinkSplit::new(prompt_opens_think); n];
+        let stream = futures::stream::unfold(
+            (handle, splits, std::collections::VecDeque::new(), false),
+            |(mut handle, mut splits, mut queue, mut done)| async move {
+                loop {
+                    if let Some(item) = queue.pop_front() {
+                        return Some((item, (handle, splits, queue, done)));
+                    }
+                    if done {
+                        return None;
+                    }
+                    match handle.next().await {
+                        Some(Event::Delta { index, text, .. }) => {
+                            if let Some(split) = splits.get_mut(index) {
+                                for (reasoning, text) in split.push(&text) {
+                                    queue.push_back(Ok(delta(index, text, reasoning)));
+                                }
+                            }
+                        }
+                        Some(Event::Done(result)) => {
+                            done = true;
+                            for (index, split) in splits.iter_mut().enumerate() {
+                                for (reasoning, text) in split.finish() {
+                                    queue.push_back(Ok(delta(index, text, reasoning)));
+                                }
+                            }
+                            queue.push_back(
+                                result
+                                    .map(|o| StreamEvent::Done(response(o)))
+                                    .map_err(llm_error),
+                            );
+                        }
+                        None => {
+                            done = true;
+                            queue.push_back(Err(LlmError::Backend(
+                                "the local engine stopped mid-stream".into(),
+                            )));
+                        }
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(stream))
+    }
+}
+
+fn delta(index: usize, text: String, reasoning: bool) -> StreamEvent {
+    StreamEvent::Delta {
+        index: index as u32,
+        text,
+        reasoning,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(split: &mut ThinkSplit, pieces: &[&str]) -> (String, String) {
+        let (mut r, mut a) = (String::new(), String::new());
+        let mut all: Vec<(bool, String)> = pieces.iter().flat_map(|p| split.push(p)).collect();
+        all.extend(split.finish());
+        for (reasoning, text) in all {
+            if reasoning {
+                r.push_str(&text)
+            } else {
+                a.push_str(&text)
+            }
+        }
+        (r, a)
+    }
+
+    #[test]
+    fn stream_splits_think_block_across_pieces() {
+        let mut s = ThinkSplit::new(false);
+        let (r, a) = run(
+            &mut s,
+            &["<thi", "nk>let me", " see</th", "ink>\n\nAnswer: 4"],
+        );
+        assert_eq!(r, "let me see");
+        assert_eq!(a, "Answer: 4");
+    }
+
+    #[test]
+    fn stream_without_think_is_all_answer() {
+        let mut s = ThinkSplit::new(false);
+        let (r, a) = run(&mut s, &[" The", " answer <b>", " is 4"]);
+        assert_eq!((r.as_str(), a.as_str()), ("", " The answer <b> is 4"));
+    }
+
+    #[test]
+    fn stream_with_template_opened_think() {
+        let mut s = ThinkSplit::new(true);
+        let (r, a) = run(&mut s, &["hmm", "</think>", "42"]);
+        assert_eq!((r.as_str(), a.as_str()), ("hmm", "42"));
+    }
+}

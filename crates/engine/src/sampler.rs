@@ -216,7 +216,7 @@ fn truncate_top_k(candidates: &mut Vec<(u32, f32)>, k: usize) {
     if k == 0 || k >= candidates.len() {
         return;
     }
-    candidates.select_nth_unstable_by(k - 1, |a, b| by_score_desc(a, b));
+    candidates.select_nth_unstable_by(k - 1, by_score_desc);
     candidates.truncate(k);
 }
 

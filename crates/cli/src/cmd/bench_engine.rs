@@ -1,9 +1,335 @@
-//! `verimath bench_engine` (not yet implemented).
+//! `verimath bench engine`: local engine speed, optionally against llama.cpp.
+//!
+//! Measures, each several times (medians printed): prompt processing tokens/s on a
+//! ~512-token prompt; decode tokens/s of one sequence; aggregate decode tokens/s of 4
+//! and 16 sequences sharing a 128-token prompt (prefilled once). Decoding is greedy, so
+//! every sequence runs the full length and both engines do the same work. With
+//! `--reference PYTHON` (a Python with llama-cpp-python, see
+//! scripts/install-bench-reference.sh) the same token ids go to llama.cpp in the same
+//! run, through its low-level batch API with the prompt shared by all sequences, and
+//! the ratios verimath / llama.cpp are printed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use engine::backend::default_model_path;
+use engine::generate::{load_engine, GenerateRequest, LoadOptions, LoadedModel};
+use serde_json::{json, Value};
 
 /// Flags of this command.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
-
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("this command is not implemented yet")
+pub struct Args {
+    /// GGUF model file [default: the installed default model, or $VERIMATH_MODEL].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A Python interpreter with llama-cpp-python to measure llama.cpp in the same run.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Tokens generated per sequence in the decode measurements.
+    #[arg(long, default_value_t = 32)]
+    decode_tokens: usize,
+    /// Threads llama.cpp uses (verimath uses its own thread pool).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
+
+const LONG_PROMPT_TOKENS: usize = 512;
+const SHARED_PROMPT_TOKENS: usize = 128;
+const SEQUENCES: [usize; 3] = [1, 4, 16];
+/// Context per sequence: room for the long prompt and the decoded tokens.
+const CONTEXT: usize = 1024;
+const BATCH: usize = 512;
+
+/// Source text for the prompts: ordinary prose, repeated until long enough.
+const PROSE: &str = "The history of mathematics is the story of people asking what can be \
+known for certain. Early counting systems recorded trade and harvests; geometry grew \
+from measuring fields after floods; algebra arose from problems of inheritance and \
+commerce. Over centuries, mathematicians learned to state assumptions plainly and to \
+derive every claim from them, so that a proof convinces anyone who checks each step. ";
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    if args.repeats == 0 || args.decode_tokens < 2 {
+        bail!("--repeats must be at least 1 and --decode-tokens at least 2");
+    }
+    let path = args.model.clone().unwrap_or_else(default_model_path);
+    if !path.exists() {
+        bail!(
+            "model file {} not found: pass --model PATH or install the default model with scripts/install-test-model.sh",
+            path.display()
+        );
+    }
+    let options = LoadOptions {
+        slots: *SEQUENCES.iter().max().unwrap_or(&16),
+        context: CONTEXT,
+        ..LoadOptions::default()
+    };
+    let m = load_engine(&path, options).with_context(|| format!("loading {}", path.display()))?;
+    let long_prompt = prompt_tokens(&m, LONG_PROMPT_TOKENS);
+    let short_prompt = prompt_tokens(&m, SHARED_PROMPT_TOKENS);
+    eprintln!(
+        "model {} ({}), {} runs each, {} decoded tokens per sequence",
+        path.display(),
+        m.config.architecture,
+        args.repeats,
+        args.decode_tokens
+    );
+
+    // Warm-up: page the weights in so the first measurement is not a disk read.
+    m.engine
+        .generate(GenerateRequest::greedy(short_prompt.clone(), 2))?;
+
+    let mut ours = Figures::default();
+    for _ in 0..args.repeats {
+        let out = m
+            .engine
+            .generate(GenerateRequest::greedy(long_prompt.clone(), 1))?;
+        ours.prompt.push(out.timings.prompt_tokens_per_s());
+    }
+    for (i, &n) in SEQUENCES.iter().enumerate() {
+        for _ in 0..args.repeats {
+            let mut request = GenerateRequest::greedy(short_prompt.clone(), args.decode_tokens);
+            request.n = n;
+            let out = m.engine.generate(request)?;
+            ours.decode[i].push(out.timings.decode_tokens_per_s());
+        }
+    }
+    drop(m);
+
+    let reference = match &args.reference {
+        Some(python) => Some(run_reference(
+            python,
+            &path,
+            &args,
+            &long_prompt,
+            &short_prompt,
+        )?),
+        None => None,
+    };
+    print_table(
+        &ours,
+        reference.as_ref(),
+        long_prompt.len(),
+        short_prompt.len(),
+    );
+    Ok(0)
+}
+
+/// `len` token ids of prose, starting with BOS when the model wants one.
+fn prompt_tokens(m: &LoadedModel, len: usize) -> Vec<u32> {
+    let text = PROSE.repeat(len / 8 + 1);
+    let mut ids = m.tokenizer.encode(&text, true, false);
+    ids.truncate(len);
+    ids
+}
+
+#[derive(Default)]
+struct Figures {
+    prompt: Vec<f64>,
+    decode: [Vec<f64>; 3],
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// One printed line: what was measured, our runs, llama.cpp's runs.
+type Row<'a> = (String, &'a Vec<f64>, Option<&'a Vec<f64>>);
+
+fn print_table(ours: &Figures, reference: Option<&Figures>, long: usize, short: usize) {
+    let rows: Vec<Row> = std::iter::once((
+        format!("prompt tokens/s ({long}-token prompt)"),
+        &ours.prompt,
+        reference.map(|r| &r.prompt),
+    ))
+    .chain(SEQUENCES.iter().enumerate().map(|(i, n)| {
+        let what = if *n == 1 {
+            "decode tokens/s, 1 sequence".to_string()
+        } else {
+            format!("decode tokens/s, {n} sequences (aggregate, shared {short}-token prompt)")
+        };
+        (what, &ours.decode[i], reference.map(|r| &r.decode[i]))
+    }))
+    .collect();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<66} {:>10} {:>10} {:>7}",
+        "median of runs", "verimath", "llama.cpp", "ratio"
+    );
+    for (what, ours, theirs) in rows {
+        let a = median(ours);
+        match theirs {
+            Some(t) => {
+                let b = median(t);
+                let _ = writeln!(out, "{what:<66} {a:>10.1} {b:>10.1} {:>7.2}", a / b);
+            }
+            None => {
+                let _ = writeln!(out, "{what:<66} {a:>10.1} {:>10} {:>7}", "-", "-");
+            }
+        }
+    }
+}
+
+/// Run llama.cpp through the embedded script with the same prompts and sizes.
+fn run_reference(
+    python: &PathBuf,
+    model: &std::path::Path,
+    args: &Args,
+    long_prompt: &[u32],
+    short_prompt: &[u32],
+) -> anyhow::Result<Figures> {
+    let dir = std::env::temp_dir().join(format!("verimath-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("llama_cpp_reference.py");
+    std::fs::write(&script, REFERENCE_SCRIPT)?;
+    let job = json!({
+        "model": model.to_string_lossy(),
+        "context": CONTEXT * 2,
+        "batch": BATCH,
+        "threads": args.threads,
+        "seqs": SEQUENCES,
+        "repeats": args.repeats,
+        "decode_tokens": args.decode_tokens,
+        "long_prompt": long_prompt,
+        "short_prompt": short_prompt,
+    });
+    eprintln!("running llama.cpp with {} ...", python.display());
+    let mut child = Command::new(python)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", python.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(job.to_string().as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !output.status.success() {
+        bail!(
+            "the llama.cpp reference failed ({}): {}\nis llama-cpp-python installed? run scripts/install-bench-reference.sh",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let v: Value = serde_json::from_slice(&output.stdout)
+        .context("the llama.cpp reference printed no valid JSON")?;
+    let list = |x: &Value| -> Vec<f64> {
+        x.as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let mut figures = Figures {
+        prompt: list(&v["prompt"]),
+        ..Figures::default()
+    };
+    for (i, n) in SEQUENCES.iter().enumerate() {
+        figures.decode[i] = list(&v["decode"][n.to_string()]);
+    }
+    Ok(figures)
+}
+
+/// The llama.cpp side, run by `--reference` Python. Kept in the binary so the
+/// benchmark needs no files next to it.
+const REFERENCE_SCRIPT: &str = r#"# llama.cpp reference for `verimath bench engine`: the same measurements on the same
+# GGUF through llama-cpp-python's low-level bindings. Reads a JSON job on stdin,
+# prints one JSON object with the runs on stdout.
+import ctypes, json, sys, time
+import numpy as np
+import llama_cpp as L
+
+job = json.load(sys.stdin)
+# Silence llama.cpp's log; the callback object must outlive every call into the library.
+_quiet = L.llama_log_callback(lambda level, text, data: None)
+L.llama_log_set(_quiet, ctypes.c_void_p(0))
+L.llama_backend_init()
+mp = L.llama_model_default_params()
+model = L.llama_model_load_from_file(job["model"].encode(), mp)
+if not model:
+    sys.exit("llama.cpp could not load " + job["model"])
+max_seqs = max(job["seqs"])
+cp = L.llama_context_default_params()
+cp.n_ctx = job["context"]
+cp.n_batch = cp.n_ubatch = job["batch"]
+cp.n_seq_max = max_seqs
+cp.n_threads = cp.n_threads_batch = job["threads"]
+# One KV buffer for all sequences, so a prompt token can belong to every sequence:
+# the prompt is stored once and shared, as in llama.cpp's batched example.
+cp.kv_unified = True
+ctx = L.llama_init_from_model(model, cp)
+if not ctx:
+    sys.exit("llama.cpp could not create a context")
+n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
+mem = L.llama_get_memory(ctx)
+batch = L.llama_batch_init(max(job["batch"], max_seqs), 0, max_seqs)
+
+def run(entries):
+    """entries: (token, pos, seq ids, wants logits). Returns the argmax of each row."""
+    batch.n_tokens = len(entries)
+    rows = []
+    for i, (tok, pos, seqs, logits) in enumerate(entries):
+        batch.token[i] = tok
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = len(seqs)
+        for j, s in enumerate(seqs):
+            batch.seq_id[i][j] = s
+        batch.logits[i] = logits
+        if logits:
+            rows.append(i)
+    if L.llama_decode(ctx, batch) != 0:
+        sys.exit("llama_decode failed")
+    out = []
+    for i in rows:
+        ptr = L.llama_get_logits_ith(ctx, i)
+        out.append(int(np.ctypeslib.as_array(ptr, shape=(n_vocab,)).argmax()))
+    return out
+
+def prefill(tokens, seqs):
+    """Feed a prompt to the given sequences; returns the first greedy token."""
+    first = None
+    for start in range(0, len(tokens), job["batch"]):
+        chunk = tokens[start:start + job["batch"]]
+        entries = [(t, start + k, seqs, start + k == len(tokens) - 1) for k, t in enumerate(chunk)]
+        got = run(entries)
+        if got:
+            first = got[0]
+    return first
+
+result = {"prompt": [], "decode": {}}
+for _ in range(job["repeats"]):
+    L.llama_memory_clear(mem, True)
+    t0 = time.perf_counter()
+    prefill(job["long_prompt"], [0])
+    result["prompt"].append(len(job["long_prompt"]) / (time.perf_counter() - t0))
+for n in job["seqs"]:
+    runs = []
+    for _ in range(job["repeats"]):
+        L.llama_memory_clear(mem, True)
+        prompt = job["short_prompt"]
+        first = prefill(prompt, list(range(n)))
+        last = [first] * n
+        steps = job["decode_tokens"] - 1
+        t0 = time.perf_counter()
+        for step in range(steps):
+            pos = len(prompt) + step
+            last = run([(last[s], pos, [s], True) for s in range(n)])
+        runs.append(n * steps / (time.perf_counter() - t0))
+    result["decode"][str(n)] = runs
+print(json.dumps(result))
+"#;

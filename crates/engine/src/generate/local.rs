@@ -114,6 +114,11 @@ pub enum EngineLoadError {
     },
     #[error("cannot load the model in {path}: {source}")]
     Model { path: PathBuf, source: ModelError },
+    #[error("the chat template of {path} is unusable: {source}")]
+    Template {
+        path: PathBuf,
+        source: crate::chat_template::TemplateError,
+    },
     #[error("cannot build the tokenizer of {path}: {source}")]
     Tokenizer {
         path: PathBuf,

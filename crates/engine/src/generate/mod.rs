@@ -142,12 +142,16 @@ pub struct SampleOutput {
 
 /// Speed of one request. Shared batches make these per-request views of shared work:
 /// prompt time runs from admission to the end of the prompt's prefill, decode time
-/// from the first sampled token to the last.
+/// from the first sampled token to the last. Each sample's first token comes from the
+/// prefill's logits, so decoding produced `decode_tokens` = completion tokens minus
+/// the samples started (llama.cpp counts its eval tokens the same way).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
     pub prompt_tokens: usize,
     pub prompt_time: Duration,
     pub completion_tokens: usize,
+    /// Tokens produced by decode passes (see above).
+    pub decode_tokens: usize,
     pub decode_time: Duration,
     /// Time spent waiting in the queue before admission.
     pub queue_time: Duration,
@@ -157,9 +161,9 @@ impl Timings {
     pub fn prompt_tokens_per_s(&self) -> f64 {
         per_second(self.prompt_tokens, self.prompt_time)
     }
-    /// Tokens of all samples per second of decoding.
+    /// Decoded tokens of all samples per second of decoding.
     pub fn decode_tokens_per_s(&self) -> f64 {
-        per_second(self.completion_tokens, self.decode_time)
+        per_second(self.decode_tokens, self.decode_time)
     }
 }
 

@@ -431,12 +431,14 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
         })
         .collect();
     let completion_tokens = samples.iter().map(|s| s.token_ids.len()).sum();
+    let started = samples.iter().filter(|s| !s.token_ids.is_empty()).count();
     GenerateOutput {
         prompt_tokens: active.prompt_len(),
         timings: Timings {
             prompt_tokens: active.prompt_len(),
             prompt_time: prefill_done.duration_since(admitted),
             completion_tokens,
+            decode_tokens: completion_tokens - started,
             decode_time: last.duration_since(prefill_done),
             queue_time: admitted.duration_since(submitted),
         },

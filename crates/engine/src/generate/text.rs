@@ -78,10 +78,6 @@ impl TextState {
         &self.text
     }
 
-    pub fn into_text(self) -> String {
-        self.text
-    }
-
     fn take_delta(&mut self, upto: usize) -> String {
         let upto = floor_char_boundary(&self.text, upto.max(self.emitted));
         let delta = self.text[self.emitted..upto].to_string();
@@ -194,7 +190,7 @@ mod tests {
         assert_eq!(t.push(b"AR", &s).delta, "STAR");
         assert_eq!(t.push(b" ST", &s).delta, " ");
         assert_eq!(t.finish(), "ST");
-        assert_eq!(t.into_text(), "ab STAR ST");
+        assert_eq!(t.text(), "ab STAR ST");
     }
 
     #[test]

@@ -1,0 +1,78 @@
+//! `LocalLlm` on the real test model: the `Llm` interface end to end.
+
+use engine::backend::{default_model_path, LocalLlm, LocalOptions};
+use futures::StreamExt;
+use llm::{ChatRequest, FinishReason, Llm, Message, StreamEvent};
+
+fn load() -> LocalLlm {
+    let path = default_model_path();
+    assert!(
+        path.exists(),
+        "test model missing at {}: run scripts/install-test-model.sh or set VERIMATH_MODEL",
+        path.display()
+    );
+    let mut options = LocalOptions::default();
+    options.load.slots = 4;
+    options.load.context = 256;
+    LocalLlm::load(&path, options).expect("the test model loads")
+}
+
+fn request(n: u32, seed: u64) -> ChatRequest {
+    let mut r = ChatRequest::new(vec![Message::user("The capital of France is")]);
+    r.n = n;
+    r.seed = Some(seed);
+    r.max_tokens = Some(6);
+    r
+}
+
+#[tokio::test]
+async fn chat_returns_n_completions_with_usage() {
+    let llm = load();
+    assert!(llm.name().contains("gemma-3-270m"));
+    // A base model: the plain prompt is the user text, with BOS.
+    assert!(!llm.has_chat_template());
+    let prompt = llm
+        .tokenize_chat(&request(1, 0).messages)
+        .expect("tokenized");
+    assert_eq!(prompt, vec![2, 818, 5279, 529, 7001, 563]);
+    let r = llm.chat(request(3, 9)).await.expect("answer");
+    assert_eq!(r.completions.len(), 3);
+    assert_eq!(r.usage.prompt_tokens, 6);
+    let counted: u64 = r
+        .completions
+        .iter()
+        .filter_map(|c| c.completion_tokens)
+        .sum();
+    assert_eq!(r.usage.completion_tokens, counted);
+    for c in &r.completions {
+        assert_eq!(c.finish_reason, FinishReason::Length);
+        assert!(!c.text.is_empty());
+    }
+    // Same seed, same answers.
+    let again = llm.chat(request(3, 9)).await.expect("answer");
+    assert_eq!(r, again);
+}
+
+#[tokio::test]
+async fn stream_deltas_add_up_to_the_final_answer() {
+    let llm = load();
+    let mut stream = llm.chat_stream(request(2, 5)).await.expect("stream");
+    let mut texts = vec![String::new(); 2];
+    let mut done = None;
+    while let Some(event) = stream.next().await {
+        match event.expect("event") {
+            StreamEvent::Delta {
+                index,
+                text,
+                reasoning,
+            } => {
+                assert!(!reasoning);
+                texts[index as usize].push_str(&text);
+            }
+            StreamEvent::Done(r) => done = Some(r),
+        }
+    }
+    let done = done.expect("a final event");
+    let finals: Vec<String> = done.completions.iter().map(|c| c.text.clone()).collect();
+    assert_eq!(texts, finals);
+}
