@@ -366,6 +366,20 @@ async fn servers_refusing_n_get_one_request_per_sample() {
 }
 
 #[tokio::test]
+async fn other_client_errors_with_n_are_not_fanned_out() {
+    let server = ScriptedServer::start(|_| {
+        Reply::error(400, "This model's maximum context length is 4096 tokens")
+    })
+    .await;
+    let err = backend(&server).chat(request("q", 3)).await;
+    assert!(
+        matches!(err, Err(LlmError::Http { status: 400, .. })),
+        "{err:?}"
+    );
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
 async fn servers_ignoring_n_are_topped_up_and_native_mode_refuses() {
     let server = ScriptedServer::start(|req| {
         Reply::exactly(vec![Sample::new(format!("seed {:?}", req.seed))])

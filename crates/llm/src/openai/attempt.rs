@@ -91,11 +91,18 @@ impl Attempt<'_> {
 
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            // OpenAI's millisecond variant is more precise when both are sent.
+            let retry_after = header("retry-after-ms")
+                .and_then(|ms| parse_retry_after(&ms))
+                .map(|d| d / 1000)
+                .or_else(|| header("retry-after").and_then(|s| parse_retry_after(&s)));
             let body = read_error_body(response).await;
             return Err(Failure {
                 error: LlmError::Http {

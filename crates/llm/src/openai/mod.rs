@@ -234,8 +234,11 @@ impl Inner {
                         r.completions.len()
                     )))
                 }
-                Err(LlmError::Http { status, .. })
-                    if mode == NMode::Auto && n > 1 && matches!(status, 400 | 422) => {}
+                Err(LlmError::Http { status, body })
+                    if mode == NMode::Auto
+                        && n > 1
+                        && matches!(status, 400 | 422)
+                        && refuses_n(&body) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -313,6 +316,27 @@ impl Inner {
             attempt_no += 1;
         }
     }
+}
+
+/// Whether an HTTP 400/422 body reads like a refusal of `n > 1` (rather than, say,
+/// a prompt that is too long, which one-sample requests would not fix).
+fn refuses_n(body: &str) -> bool {
+    let body = body.to_ascii_lowercase();
+    [
+        "choice",
+        "'n'",
+        "\"n\"",
+        "`n`",
+        " n ",
+        "n must",
+        "n>1",
+        "n > 1",
+        "only one",
+        "not supported",
+        "unsupported",
+    ]
+    .iter()
+    .any(|hint| body.contains(hint))
 }
 
 fn validate(request: &ChatRequest) -> Result<(), LlmError> {
