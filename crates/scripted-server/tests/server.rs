@@ -1,7 +1,7 @@
 //! End-to-end tests of the scripted server over real HTTP on 127.0.0.1.
 
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use scripted_server::{responders, Reply, Sample, ScriptedServer, ServerOptions};
 use serde_json::{json, Value};
@@ -231,6 +231,12 @@ async fn stalls_outlast_client_timeouts_and_in_flight_is_tracked() {
         .await
         .expect_err("a hanging request times out");
     assert!(err.is_timeout());
+    // The server notices the client hanging up and stops counting the request.
+    let gone = Instant::now();
+    while server.in_flight() > 0 && gone.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.in_flight(), 0);
 
     let body = chat_body(1, false, "x");
     let many = (0..4).map(|_| post(&url, &body));
@@ -261,4 +267,33 @@ fn blocking_server_serves_models_to_plain_sockets() {
     assert!(response.contains("\"alpha\"") && response.contains("\"beta\""));
     assert_eq!(server.models_requests(), 1);
     drop(server);
+}
+
+#[tokio::test]
+async fn standalone_binary_serves_echo_answers() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scripted-server"))
+        .args(["--port", "0", "--mode", "echo", "--fail-first", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("announces its address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("address line")
+        .to_string();
+    assert_eq!(post(&url, &chat_body(1, false, "x")).await.status(), 500);
+    let body: Value = post(&url, &chat_body(2, false, "say this back"))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(body["choices"][1]["message"]["content"], "say this back");
+    child.kill().expect("kill");
+    let _ = child.wait();
 }

@@ -126,6 +126,31 @@ pub fn normalize_base(raw: &str) -> Result<String, LlmError> {
 mod tests {
     use super::*;
 
+    /// The only test that touches these variables, so it cannot race another.
+    #[test]
+    fn api_key_prefers_verimath_then_openai() {
+        let saved: Vec<_> = ["VERIMATH_API_KEY", "OPENAI_API_KEY"]
+            .iter()
+            .map(|k| (*k, std::env::var_os(k)))
+            .collect();
+        std::env::set_var("VERIMATH_API_KEY", " ");
+        std::env::set_var("OPENAI_API_KEY", "from-openai");
+        assert_eq!(api_key_from_env().as_deref(), Some("from-openai"));
+        std::env::set_var("VERIMATH_API_KEY", "from-verimath");
+        assert_eq!(
+            OpenAiConfig::new(["h:1"]).api_key.as_deref(),
+            Some("from-verimath")
+        );
+        std::env::remove_var("VERIMATH_API_KEY");
+        std::env::remove_var("OPENAI_API_KEY");
+        assert_eq!(api_key_from_env(), None);
+        for (k, v) in saved {
+            if let Some(v) = v {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+
     #[test]
     fn endpoints_split_and_normalise() {
         assert_eq!(

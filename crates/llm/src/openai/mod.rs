@@ -281,7 +281,7 @@ impl Inner {
                 .ok_or_else(|| LlmError::InvalidRequest("no endpoint".into()))?;
             // Queueing for a slot is not the server's slowness: the attempt's
             // timeout starts once the slot is held.
-            let _permit = lease.acquire().await;
+            let permit = lease.acquire().await;
             let attempt = Attempt {
                 client: &self.client,
                 url: format!("{}/chat/completions", lease.endpoint().base),
@@ -310,7 +310,7 @@ impl Inner {
             if forwarded || attempt_no >= self.retry.max_retries {
                 return Err(error);
             }
-            drop(_permit);
+            drop(permit);
             drop(lease);
             tokio::time::sleep(self.retry.delay(attempt_no, retry_after)).await;
             attempt_no += 1;
