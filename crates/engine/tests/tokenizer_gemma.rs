@@ -203,3 +203,39 @@ fn loading_and_encoding_are_fast() {
     assert!(built.as_secs_f64() < 3.0, "building took {built:?}");
     assert!(rate > 200_000.0, "only {rate:.0} tokens/s");
 }
+
+#[test]
+fn long_whitespace_runs_take_the_longest_tokens_first() {
+    let t = tokenizer();
+    let run = |c: &str, n: usize| t.token_id(&c.repeat(n)).expect("whitespace token");
+    // 100 spaces: three 31-space tokens, then the 7-space token.
+    let ids = t.encode(&" ".repeat(100), false, false);
+    assert_eq!(ids, [run(" ", 31), run(" ", 31), run(" ", 31), run(" ", 7)]);
+    let ids = t.encode(&"\n".repeat(40), false, false);
+    assert_eq!(ids, [run("\n", 31), run("\n", 9)]);
+}
+
+#[test]
+fn pathological_inputs_stay_fast() {
+    let t = tokenizer();
+    let timed = |text: &str| {
+        let start = Instant::now();
+        let ids = t.encode(text, true, true);
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("{} bytes: {} tokens in {secs:.2}s", text.len(), ids.len());
+        assert!(secs < 5.0, "{} bytes took {secs:.2}s", text.len());
+        ids
+    };
+    for text in [
+        " ".repeat(1_000_000),
+        "\n\t ".repeat(300_000),
+        "<".repeat(1_000_000),
+        "a".repeat(1_000_000),
+    ] {
+        assert_eq!(t.decode(&timed(&text)), text);
+    }
+    // Control markers with parse_special: one token each, silent when decoded.
+    let ids = timed(&"<start_of_turn><end_of_turn>".repeat(30_000));
+    assert_eq!(ids.len(), 60_001);
+    assert_eq!(t.decode(&ids), "");
+}

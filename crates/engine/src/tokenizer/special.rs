@@ -8,10 +8,10 @@
 //! special tokens (chat templates).
 //!
 //! Searching the text once per special token would cost `tokens × text` (Gemma has
-//! 6,400 special tokens), so instead a trie finds every occurrence of every special
-//! token in one pass and the occurrences are then accepted in the same priority order
-//! llama.cpp uses. The outcome is identical: an occurrence is taken exactly when no
-//! byte of it was taken before.
+//! 6,400 special tokens), so a trie first finds which special tokens occur at all, in
+//! one pass; only those are then placed, in llama.cpp's order, each searched for in
+//! the text still unclaimed. The outcome is identical, and memory stays linear in the
+//! text even for a megabyte of spaces (where every position starts 31 matches).
 
 use std::collections::HashMap;
 
@@ -26,25 +26,27 @@ pub(crate) enum Fragment<'a> {
     Token(u32),
 }
 
+/// A special token at a trie node.
+#[derive(Debug, Clone, Copy)]
+struct Special {
+    id: u32,
+    /// Priority: 0 for the longest text.
+    rank: u32,
+}
+
 /// A trie over the texts of all special tokens.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SpecialMatcher {
-    /// Child of (node, byte); node 0 is the root.
-    edges: HashMap<(u32, u8), u32>,
+    /// Children of all nodes, grouped by parent and sorted by byte; node 0 is the root.
+    edges: Vec<(u8, u32)>,
+    /// For each node, its children's range in `edges`.
+    children: Vec<(u32, u32)>,
     /// The token ending at each node, if any.
-    token_at: Vec<Option<u32>>,
-    /// Priority of each special token: 0 for the longest text.
-    rank: HashMap<u32, u32>,
+    token_at: Vec<Option<Special>>,
+    /// How many special tokens there are (ranks run below this).
+    count: usize,
     /// Bytes that begin at least one special token: a cheap filter for positions.
     starts: Vec<bool>,
-}
-
-/// One occurrence of a special token in the text.
-struct Occurrence {
-    rank: u32,
-    start: usize,
-    len: usize,
-    id: u32,
 }
 
 impl SpecialMatcher {
@@ -61,28 +63,55 @@ impl SpecialMatcher {
         // Longest first; ties by id so the order does not depend on the sort.
         ids.sort_by_key(|&id| (std::cmp::Reverse(vocab.text(id).len()), id));
 
+        // Built with a map, then flattened: a lookup while scanning text is a short
+        // search in a sorted slice rather than hashing.
+        let mut building: HashMap<(u32, u8), u32> = HashMap::new();
         let mut m = SpecialMatcher {
-            edges: HashMap::new(),
+            edges: Vec::new(),
+            children: Vec::new(),
             token_at: vec![None],
-            rank: HashMap::with_capacity(ids.len()),
+            count: ids.len(),
             starts: vec![false; 256],
         };
         for (rank, &id) in ids.iter().enumerate() {
-            m.rank.insert(id, rank as u32);
             let text = vocab.text(id).as_bytes();
             m.starts[text[0] as usize] = true;
             let mut node = 0u32;
             for &b in text {
                 let next = m.token_at.len() as u32;
-                node = *m.edges.entry((node, b)).or_insert_with(|| next);
+                node = *building.entry((node, b)).or_insert(next);
                 if node == next {
                     m.token_at.push(None);
                 }
             }
             // Two ids with the same text: the later id wins, as in the text index.
-            m.token_at[node as usize] = Some(id);
+            m.token_at[node as usize] = Some(Special {
+                id,
+                rank: rank as u32,
+            });
+        }
+        let mut flat: Vec<(u32, u8, u32)> =
+            building.into_iter().map(|((p, b), c)| (p, b, c)).collect();
+        flat.sort_unstable();
+        m.children = vec![(0, 0); m.token_at.len()];
+        for (i, &(parent, b, child)) in flat.iter().enumerate() {
+            let range = &mut m.children[parent as usize];
+            if range.0 == range.1 {
+                *range = (i as u32, i as u32);
+            }
+            range.1 = i as u32 + 1;
+            m.edges.push((b, child));
         }
         m
+    }
+
+    /// The child of `node` along byte `b`.
+    fn child(&self, node: u32, b: u8) -> Option<u32> {
+        let (start, end) = self.children[node as usize];
+        let kids = &self.edges[start as usize..end as usize];
+        kids.binary_search_by_key(&b, |&(byte, _)| byte)
+            .ok()
+            .map(|i| kids[i].1)
     }
 
     /// Splits `text` into plain-text fragments and special tokens. Control and unknown
@@ -93,67 +122,74 @@ impl SpecialMatcher {
         text: &'t str,
         parse_special: bool,
     ) -> Vec<Fragment<'t>> {
+        let present = self.present(vocab, text, parse_special);
+        let mut out = Vec::new();
+        if !text.is_empty() {
+            out.push(Fragment::Text(text));
+        }
+        for id in present {
+            let needle = vocab.text(id);
+            if !out
+                .iter()
+                .any(|f| matches!(f, Fragment::Text(t) if t.contains(needle)))
+            {
+                continue;
+            }
+            let mut next = Vec::with_capacity(out.len() + 2);
+            for fragment in out {
+                let Fragment::Text(t) = fragment else {
+                    next.push(fragment);
+                    continue;
+                };
+                // Leftmost occurrences first, without overlaps, inside this stretch of
+                // unclaimed text only. Special token texts are whole UTF-8 strings, so
+                // matches start and end on character boundaries.
+                let mut pos = 0;
+                for (start, _) in t.match_indices(needle) {
+                    if start > pos {
+                        next.push(Fragment::Text(&t[pos..start]));
+                    }
+                    next.push(Fragment::Token(id));
+                    pos = start + needle.len();
+                }
+                if pos < t.len() {
+                    next.push(Fragment::Text(&t[pos..]));
+                }
+            }
+            out = next;
+        }
+        out
+    }
+
+    /// The special tokens that occur in `text` (and may be matched), in the order
+    /// they are to be placed.
+    fn present(&self, vocab: &Vocab, text: &str, parse_special: bool) -> Vec<u32> {
         let bytes = text.as_bytes();
-        let mut found = Vec::new();
+        let mut present = Vec::new();
+        // Found ranks as a bitset: a megabyte of spaces yields 31 matches per byte.
+        let mut seen = vec![0u64; self.count.div_ceil(64)];
         for start in 0..bytes.len() {
             if !self.starts[bytes[start] as usize] {
                 continue;
             }
             let mut node = 0u32;
-            for (i, &b) in bytes[start..].iter().enumerate() {
-                match self.edges.get(&(node, b)) {
-                    Some(&next) => node = next,
+            for &b in &bytes[start..] {
+                match self.child(node, b) {
+                    Some(next) => node = next,
                     None => break,
                 }
-                if let Some(id) = self.token_at[node as usize] {
+                if let Some(Special { id, rank }) = self.token_at[node as usize] {
                     let wanted = parse_special || vocab.ty(id) == TokenType::UserDefined;
-                    if wanted {
-                        found.push(Occurrence {
-                            rank: self.rank.get(&id).copied().unwrap_or(u32::MAX),
-                            start,
-                            len: i + 1,
-                            id,
-                        });
+                    let (word, bit) = (rank as usize / 64, 1u64 << (rank % 64));
+                    if wanted && seen[word] & bit == 0 {
+                        seen[word] |= bit;
+                        present.push((rank, id));
                     }
                 }
             }
         }
-        if found.is_empty() {
-            return if text.is_empty() {
-                Vec::new()
-            } else {
-                vec![Fragment::Text(text)]
-            };
-        }
-
-        found.sort_by_key(|o| (o.rank, o.start));
-        let mut taken = vec![false; bytes.len()];
-        let mut accepted: Vec<(usize, usize, u32)> = Vec::new();
-        for o in &found {
-            let span = &mut taken[o.start..o.start + o.len];
-            if span.iter().any(|&t| t) {
-                continue;
-            }
-            span.iter_mut().for_each(|t| *t = true);
-            accepted.push((o.start, o.len, o.id));
-        }
-        accepted.sort_unstable();
-
-        let mut out = Vec::with_capacity(accepted.len() * 2 + 1);
-        let mut pos = 0;
-        for (start, len, id) in accepted {
-            // Special token texts are whole UTF-8 strings, so every match starts and
-            // ends on a character boundary of `text`.
-            if start > pos {
-                out.push(Fragment::Text(&text[pos..start]));
-            }
-            out.push(Fragment::Token(id));
-            pos = start + len;
-        }
-        if pos < text.len() {
-            out.push(Fragment::Text(&text[pos..]));
-        }
-        out
+        present.sort_unstable();
+        present.into_iter().map(|(_, id)| id).collect()
     }
 }
 
