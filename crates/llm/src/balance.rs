@@ -7,7 +7,7 @@
 //! failed with a retryable error is avoided for a cooldown that doubles with each
 //! consecutive failure, and a success clears it.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,8 +23,23 @@ pub struct Endpoint {
     pub base: String,
     permits: Arc<Semaphore>,
     outstanding: AtomicUsize,
+    /// Consecutive failures (reset by a success); drives the cooldown.
     failures: AtomicU32,
     down_until: Mutex<Option<Instant>>,
+    attempts_total: AtomicU64,
+    failures_total: AtomicU64,
+}
+
+/// Counters of one endpoint, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub base: String,
+    /// HTTP requests sent (retries included).
+    pub attempts: u64,
+    /// Attempts that failed in a way that counts against the endpoint.
+    pub failures: u64,
+    /// Requests picked for it and not finished, queued ones included.
+    pub outstanding: usize,
 }
 
 impl Endpoint {
@@ -35,6 +50,17 @@ impl Endpoint {
             outstanding: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             down_until: Mutex::new(None),
+            attempts_total: AtomicU64::new(0),
+            failures_total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            base: self.base.clone(),
+            attempts: self.attempts_total.load(Ordering::SeqCst),
+            failures: self.failures_total.load(Ordering::SeqCst),
+            outstanding: self.outstanding(),
         }
     }
 
@@ -103,12 +129,15 @@ impl Lease {
         &self.endpoint
     }
 
-    /// Wait for a free slot on the endpoint.
+    /// Wait for a free slot on the endpoint; the request counts as an attempt
+    /// from then on.
     pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.endpoint.permits)
+        let permit = Arc::clone(&self.endpoint.permits)
             .acquire_owned()
             .await
-            .ok()
+            .ok();
+        self.endpoint.attempts_total.fetch_add(1, Ordering::SeqCst);
+        permit
     }
 
     pub fn succeeded(&self) {
@@ -123,6 +152,7 @@ impl Lease {
     /// Record a failure that suggests the endpoint is unwell (not one caused by the
     /// request itself) and start its cooldown.
     pub fn failed(&self) {
+        self.endpoint.failures_total.fetch_add(1, Ordering::SeqCst);
         let n = self.endpoint.failures.fetch_add(1, Ordering::SeqCst);
         let cooldown = COOLDOWN_BASE
             .saturating_mul(2u32.saturating_pow(n.min(16)))

@@ -323,6 +323,14 @@ async fn dead_endpoint_is_avoided() {
     }
     assert_eq!(alive.request_count(), 6);
     assert!(start.elapsed() < Duration::from_secs(2));
+    let stats = backend.stats();
+    assert_eq!((stats[1].attempts, stats[1].failures), (6, 0));
+    assert!(stats[0].failures >= 1 && stats[0].failures == stats[0].attempts);
+    assert!(
+        stats[0].attempts <= 2,
+        "the dead endpoint is not tried each time"
+    );
+    assert_eq!(stats[0].outstanding + stats[1].outstanding, 0);
 }
 
 #[tokio::test]
@@ -363,6 +371,25 @@ async fn servers_refusing_n_get_one_request_per_sample() {
     b.chat(request("q", 2)).await.expect("fanned out");
     let ns: Vec<u32> = server.requests_seen().iter().map(|s| s.n).collect();
     assert_eq!(ns, [3, 1, 1, 1, 1, 1], "the refusal is remembered");
+}
+
+#[tokio::test]
+async fn fanned_out_streams_keep_their_sample_indices() {
+    let server = ScriptedServer::start(|req| {
+        if req.n > 1 {
+            Reply::error(400, "n > 1 is not supported")
+        } else {
+            Reply::text(format!("answer {}", req.seed.unwrap_or(0))).chunk_chars(2)
+        }
+    })
+    .await;
+    let (parts, done) = collect(&backend(&server), request("q", 3)).await;
+    let r = done.expect("complete");
+    let texts: Vec<&str> = r.completions.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["answer 10", "answer 11", "answer 12"]);
+    let live: Vec<&str> = parts.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(live, texts);
+    assert_eq!(server.samples_requested(), 3 + 3);
 }
 
 #[tokio::test]

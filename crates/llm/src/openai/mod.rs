@@ -29,7 +29,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 use tokio::sync::{mpsc, OnceCell};
 
-use crate::balance::Balancer;
+use crate::balance::{Balancer, EndpointStats};
 use crate::retry::RetryPolicy;
 use crate::{ChatRequest, ChatResponse, Llm, LlmError, StreamEvent, Usage};
 use attempt::{map_reqwest, Attempt, Failure, Sink};
@@ -107,6 +107,16 @@ impl OpenAiBackend {
             .endpoints()
             .iter()
             .map(|e| e.base.clone())
+            .collect()
+    }
+
+    /// Attempts, failures and load of each endpoint so far.
+    pub fn stats(&self) -> Vec<EndpointStats> {
+        self.inner
+            .balancer
+            .endpoints()
+            .iter()
+            .map(|e| e.stats())
             .collect()
     }
 
