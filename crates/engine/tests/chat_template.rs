@@ -236,6 +236,11 @@ fn gemma_markers_encode_as_single_tokens() {
     assert_eq!(ids.iter().filter(|&&i| i == start).count(), 2);
     assert_eq!(ids.iter().filter(|&&i| i == end).count(), 1);
     assert_eq!(tok.decode(&ids), "user\nHi\nmodel\n");
+    // The template wrote BOS itself: the chat encoding does not add a second one.
+    assert_eq!(tok.encode_chat(&text), ids);
+    let without_bos = "<start_of_turn>user\nHi<end_of_turn>\n";
+    let ids = tok.encode_chat(without_bos);
+    assert_eq!(&ids[..2], &[tok.bos().expect("bos"), start]);
 }
 
 /// A byte-level vocabulary with the ChatML and DeepSeek markers as control tokens.

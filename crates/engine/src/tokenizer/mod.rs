@@ -331,6 +331,20 @@ impl Tokenizer {
         out
     }
 
+    /// Ids of a rendered chat prompt: special-token texts become their tokens, and
+    /// BOS is added where the metadata asks for it unless the template already wrote
+    /// it (many print `{{ bos_token }}`), so the prompt never starts with two. EOS is
+    /// never appended: the prompt ends where the model is to continue.
+    pub fn encode_chat(&self, rendered: &str) -> Vec<u32> {
+        let mut ids = self.encode(rendered, false, true);
+        if let Some(bos) = self.bos.filter(|_| self.add_bos) {
+            if ids.first() != Some(&bos) {
+                ids.insert(0, bos);
+            }
+        }
+        ids
+    }
+
     /// The text of `ids`. Control tokens (BOS, turn markers) contribute nothing; bytes
     /// that are not valid UTF-8 become U+FFFD. With a space prefix (SentencePiece
     /// models that add one), the first space is dropped again, so
