@@ -57,6 +57,22 @@ pub fn f32_to_f16(x: f32) -> u16 {
     sign | h
 }
 
+/// A table of every f16 value as f32 (256 KiB, built on first use).
+///
+/// The kernels read one f16 scale per block; a table lookup is a single load,
+/// where the F16C instruction on a lone scalar compiles to a lane insert that ties
+/// the conversion to an unrelated register and serialises the loop.
+pub fn f16_table() -> &'static [f32; 1 << 16] {
+    static TABLE: std::sync::OnceLock<Box<[f32; 1 << 16]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([0f32; 1 << 16]);
+        for (h, v) in t.iter_mut().enumerate() {
+            *v = f16_to_f32(h as u16);
+        }
+        t
+    })
+}
+
 /// Converts bfloat16 bits to `f32` (the top half of an f32).
 pub fn bf16_to_f32(h: u16) -> f32 {
     f32::from_bits((h as u32) << 16)

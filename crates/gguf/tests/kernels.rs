@@ -38,7 +38,7 @@ fn reference(m: &QMatrix, xs: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
 fn check(dtype: GgmlType, data: &[u8], rows: usize, cols: usize, seed: u64) {
     let m = QMatrix::new(dtype, rows, cols, data).unwrap();
     let mut rng = Lcg(seed);
-    for batch in [1, 3, 8] {
+    for batch in [1, 3, 5, 8] {
         let xs = rng.vec(batch * cols);
         let (want, mag) = reference(&m, &xs, batch);
         let mut fast = vec![f32::NAN; batch * rows];

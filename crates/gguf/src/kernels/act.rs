@@ -36,8 +36,11 @@ fn scale_for(x: &[f32]) -> (f32, f32) {
 
 fn quantize_into(x: &[f32], id: f32, qs: &mut [i8]) {
     for (q, &v) in qs.iter_mut().zip(x) {
-        // `round` ties away from zero; the clamp only matters for NaN/inf inputs.
-        *q = (v * id).round().clamp(-127.0, 127.0) as i8;
+        // Round half away from zero by hand: `f32::round` is a libm call without
+        // SSE4.1 in the baseline target. `as` saturates, and maps NaN to 0.
+        let s = v * id;
+        let r = if s >= 0.0 { s + 0.5 } else { s - 0.5 } as i32;
+        *q = r.clamp(-127, 127) as i8;
     }
 }
 

@@ -10,12 +10,15 @@ use std::arch::x86_64::*;
 use super::act::{ActQ8K, ActQ8_0};
 use crate::blocks::*;
 
-/// One f16 scale to f32 with the F16C instruction.
+// `maddubs` multiplies unsigned by signed bytes, so signed weights are handled by
+// moving the weight's sign onto the activation (`sign_epi8`) and using |weight|.
+
+type F16Table = [f32; 1 << 16];
+
+/// An f16 scale field to f32 (see `half::f16_table` for why a table).
 #[inline(always)]
-unsafe fn f16(b: [u8; 2]) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(
-        _mm_cvtsi32_si128(u16::from_le_bytes(b) as i32),
-    ))
+fn f16(t: &F16Table, b: [u8; 2]) -> f32 {
+    t[u16::from_le_bytes(b) as usize]
 }
 
 #[inline(always)]
@@ -36,15 +39,6 @@ unsafe fn load(p: &[i8]) -> __m256i {
 unsafe fn loadu8(p: &[u8]) -> __m256i {
     debug_assert!(p.len() >= 32);
     _mm256_loadu_si256(p.as_ptr().cast())
-}
-
-/// Eight i32 sums of products of 32 signed bytes. `maddubs` needs one unsigned
-/// operand, so the sign of `x` is moved onto `y` first.
-#[inline(always)]
-unsafe fn dot_i8(x: __m256i, y: __m256i) -> __m256i {
-    let ax = _mm256_sign_epi8(x, x);
-    let sy = _mm256_sign_epi8(y, x);
-    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
 }
 
 /// The 32 nibbles of a 4-bit block as bytes: low nibbles first, then high.
@@ -69,127 +63,248 @@ unsafe fn bits_to_bytes(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask)
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q8_0(w: &[BlockQ8_0], a: &[ActQ8_0]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (w, a) in w.iter().zip(a) {
-        let p = _mm256_cvtepi32_ps(dot_i8(load(&w.qs), load(&a.qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * a.d), p, acc);
-    }
-    hsum_ps(acc)
+/// Weight blocks of 32 values that decode to 32 signed bytes and one scale.
+trait Block32 {
+    unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32);
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q4_0(w: &[BlockQ4_0], a: &[ActQ8_0]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (w, a) in w.iter().zip(a) {
-        let x = _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8));
-        let p = _mm256_cvtepi32_ps(dot_i8(x, load(&a.qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * a.d), p, acc);
+impl Block32 for BlockQ8_0 {
+    #[inline(always)]
+    unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32) {
+        (load(&self.qs), f16(t, self.d))
     }
-    hsum_ps(acc)
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q5_0(w: &[BlockQ5_0], a: &[ActQ8_0]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (w, a) in w.iter().zip(a) {
+impl Block32 for BlockQ4_0 {
+    #[inline(always)]
+    unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32) {
+        let x = _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8));
+        (x, f16(t, self.d))
+    }
+}
+
+impl Block32 for BlockQ5_0 {
+    #[inline(always)]
+    unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32) {
         // (nibble | bit << 4) - 16: where the fifth bit is clear the result is
         // nibble - 16, which as a signed byte is nibble | 0xf0; where it is set the
         // result is the nibble itself.
         let high = _mm256_andnot_si256(
-            bits_to_bytes(u32::from_le_bytes(w.qh)),
+            bits_to_bytes(u32::from_le_bytes(self.qh)),
             _mm256_set1_epi8(0xf0u8 as i8),
         );
-        let x = _mm256_or_si256(nibbles(&w.qs), high);
-        let p = _mm256_cvtepi32_ps(dot_i8(x, load(&a.qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w.d) * a.d), p, acc);
+        (_mm256_or_si256(nibbles(&self.qs), high), f16(t, self.d))
     }
-    hsum_ps(acc)
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q4_k(w: &[BlockQ4K], a: &[ActQ8K]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut min_total = 0f32;
-    let m4 = _mm256_set1_epi8(0x0f);
-    for (w, a) in w.iter().zip(a) {
-        let mut sumi = _mm256_setzero_si256();
-        let mut mins = 0i32;
-        for c in 0..4 {
-            let (s0, m0) = k4_scale_min(&w.scales, 2 * c);
-            let (s1, m1) = k4_scale_min(&w.scales, 2 * c + 1);
-            let bs = &a.bsums[4 * c..4 * c + 4];
-            mins += m0 as i32 * (bs[0] as i32 + bs[1] as i32)
-                + m1 as i32 * (bs[2] as i32 + bs[3] as i32);
-            let q = loadu8(&w.qs[32 * c..]);
-            let lo = _mm256_and_si256(q, m4);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            // Nibbles are unsigned, so maddubs applies directly (max 2*15*127).
-            let plo = _mm256_maddubs_epi16(lo, load(&a.qs[64 * c..]));
-            let phi = _mm256_maddubs_epi16(hi, load(&a.qs[64 * c + 32..]));
-            let plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(s0 as i16));
-            let phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(s1 as i16));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
-        }
-        acc = _mm256_fmadd_ps(
-            _mm256_set1_ps(f16(w.d) * a.d),
-            _mm256_cvtepi32_ps(sumi),
-            acc,
-        );
-        min_total += f16(w.dmin) * a.d * mins as f32;
-    }
-    hsum_ps(acc) - min_total
+/// Number of blocks every operand of a tile has (they agree for validated shapes).
+#[inline(always)]
+fn common_len<W, A, const R: usize, const C: usize>(w: &[&[W]; R], a: &[&[A]; C]) -> usize {
+    let n = w.iter().map(|w| w.len()).min().unwrap_or(0);
+    a.iter().map(|a| a.len()).min().unwrap_or(0).min(n)
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_q6_k(w: &[BlockQ6K], a: &[ActQ8K]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let m4 = _mm256_set1_epi8(0x0f);
-    let m2 = _mm256_set1_epi8(0x03);
-    for (w, a) in w.iter().zip(a) {
-        let mut sumi = _mm256_setzero_si256();
-        // The kernel multiplies the unsigned 6-bit codes; the -32 offset comes back
-        // as 32 * scale * (sum of the group's activations).
-        let mut offset = 0i32;
-        for (s, b) in w.scales.iter().zip(&a.bsums) {
-            offset += *s as i32 * *b as i32;
+/// `R` weight rows against `C` activation vectors, 32-value blocks. Each weight block
+/// is decoded once and used for all `C` vectors; the `R * C` accumulators are
+/// independent, which keeps the FMA pipeline busy.
+#[inline(always)]
+unsafe fn tile_q32<B: Block32, const R: usize, const C: usize>(
+    w: [&[B]; R],
+    a: [&[ActQ8_0]; C],
+) -> [[f32; C]; R] {
+    let n = common_len(&w, &a);
+    let t = crate::half::f16_table();
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    for i in 0..n {
+        let mut ys = [_mm256_setzero_si256(); C];
+        for c in 0..C {
+            ys[c] = load(&a[c][i].qs);
         }
-        for h in 0..2 {
-            let ql0 = loadu8(&w.ql[64 * h..]);
-            let ql1 = loadu8(&w.ql[64 * h + 32..]);
-            let qh = loadu8(&w.qh[32 * h..]);
-            // Top two bits of each code, moved to bits 4..6.
-            let t0 = _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4);
-            let t1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4);
-            let t2 = _mm256_and_si256(qh, _mm256_set1_epi8(0x30));
-            let t3 = _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30));
-            let q = [
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), t0),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4), t1),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), t2),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), t3),
-            ];
-            for (k, q) in q.into_iter().enumerate() {
-                let base = 128 * h + 32 * k;
-                let p = _mm256_maddubs_epi16(q, load(&a.qs[base..]));
-                let g = base / 16;
-                let sc = _mm256_set_m128i(
-                    _mm_set1_epi16(w.scales[g + 1] as i16),
-                    _mm_set1_epi16(w.scales[g] as i16),
-                );
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
+        for r in 0..R {
+            let (x, dw) = w[r][i].decode(t);
+            let ax = _mm256_sign_epi8(x, x);
+            for c in 0..C {
+                let sy = _mm256_sign_epi8(ys[c], x);
+                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+                let d = _mm256_set1_ps(dw * a[c][i].d);
+                acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][c]);
             }
         }
-        let sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
-        acc = _mm256_fmadd_ps(
-            _mm256_set1_ps(f16(w.d) * a.d),
-            _mm256_cvtepi32_ps(sumi),
-            acc,
-        );
     }
-    hsum_ps(acc)
+    finish(&acc, &[[0.0; C]; R])
 }
+
+/// Q4_K rows against Q8_K vectors. Per super-block and row the scales are unpacked
+/// once; the minima come back through the activations' per-16 sums.
+#[inline(always)]
+unsafe fn tile_q4_k<const R: usize, const C: usize>(
+    w: [&[BlockQ4K]; R],
+    a: [&[ActQ8K]; C],
+) -> [[f32; C]; R] {
+    let n = common_len(&w, &a);
+    let t = crate::half::f16_table();
+    let m4 = _mm256_set1_epi8(0x0f);
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    let mut min_total = [[0f32; C]; R];
+    for i in 0..n {
+        for r in 0..R {
+            let b = &w[r][i];
+            let sm: [(u8, u8); 8] = std::array::from_fn(|g| k4_scale_min(&b.scales, g));
+            let mut sumi = [_mm256_setzero_si256(); C];
+            for c4 in 0..4 {
+                let q = loadu8(&b.qs[32 * c4..]);
+                let lo = _mm256_and_si256(q, m4);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                let s0 = _mm256_set1_epi16(sm[2 * c4].0 as i16);
+                let s1 = _mm256_set1_epi16(sm[2 * c4 + 1].0 as i16);
+                for c in 0..C {
+                    let qs = &a[c][i].qs;
+                    // Nibbles are unsigned, so maddubs applies directly (max 2*15*127).
+                    let plo = _mm256_maddubs_epi16(lo, load(&qs[64 * c4..]));
+                    let phi = _mm256_maddubs_epi16(hi, load(&qs[64 * c4 + 32..]));
+                    let p =
+                        _mm256_add_epi32(_mm256_madd_epi16(plo, s0), _mm256_madd_epi16(phi, s1));
+                    sumi[c] = _mm256_add_epi32(sumi[c], p);
+                }
+            }
+            let (d, dmin) = (f16(t, b.d), f16(t, b.dmin));
+            for c in 0..C {
+                let ab = &a[c][i];
+                let mut mins = 0i32;
+                for (&(_, m), bs) in sm.iter().zip(ab.bsums.chunks_exact(2)) {
+                    mins += m as i32 * (bs[0] as i32 + bs[1] as i32);
+                }
+                min_total[r][c] += dmin * ab.d * mins as f32;
+                acc[r][c] = _mm256_fmadd_ps(
+                    _mm256_set1_ps(d * ab.d),
+                    _mm256_cvtepi32_ps(sumi[c]),
+                    acc[r][c],
+                );
+            }
+        }
+    }
+    finish(&acc, &min_total)
+}
+
+/// Q6_K rows against Q8_K vectors. The unsigned 6-bit codes are multiplied
+/// directly; their -32 offset returns as 32 * scale * (group sum of activations).
+#[inline(always)]
+unsafe fn tile_q6_k<const R: usize, const C: usize>(
+    w: [&[BlockQ6K]; R],
+    a: [&[ActQ8K]; C],
+) -> [[f32; C]; R] {
+    let n = common_len(&w, &a);
+    let t = crate::half::f16_table();
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m2 = _mm256_set1_epi8(0x03);
+    let m30 = _mm256_set1_epi8(0x30);
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    for i in 0..n {
+        for r in 0..R {
+            let b = &w[r][i];
+            let mut sumi = [_mm256_setzero_si256(); C];
+            for h in 0..2 {
+                let ql0 = loadu8(&b.ql[64 * h..]);
+                let ql1 = loadu8(&b.ql[64 * h + 32..]);
+                let qh = loadu8(&b.qh[32 * h..]);
+                let qh2 = _mm256_srli_epi16(qh, 2);
+                // Low nibble plus the top two bits moved to bits 4..6.
+                let q = [
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql0, m4),
+                        _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql1, m4),
+                        _mm256_slli_epi16(_mm256_and_si256(qh2, m2), 4),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                        _mm256_and_si256(qh, m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                        _mm256_and_si256(qh2, m30),
+                    ),
+                ];
+                for (k, q) in q.into_iter().enumerate() {
+                    let base = 128 * h + 32 * k;
+                    let g = base / 16;
+                    let sc = _mm256_set_m128i(
+                        _mm_set1_epi16(b.scales[g + 1] as i16),
+                        _mm_set1_epi16(b.scales[g] as i16),
+                    );
+                    for c in 0..C {
+                        let p = _mm256_maddubs_epi16(q, load(&a[c][i].qs[base..]));
+                        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, sc));
+                    }
+                }
+            }
+            let d = f16(t, b.d);
+            for c in 0..C {
+                let ab = &a[c][i];
+                let mut offset = 0i32;
+                for (s, bs) in b.scales.iter().zip(&ab.bsums) {
+                    offset += *s as i32 * *bs as i32;
+                }
+                let fix = _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0);
+                acc[r][c] = _mm256_fmadd_ps(
+                    _mm256_set1_ps(d * ab.d),
+                    _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[c], fix)),
+                    acc[r][c],
+                );
+            }
+        }
+    }
+    finish(&acc, &[[0.0; C]; R])
+}
+
+/// Horizontal sums of the accumulators, less a per-output correction. Plain loops:
+/// closures would not inherit the caller's target features, and the intrinsics
+/// inside them would become calls.
+#[inline(always)]
+unsafe fn finish<const R: usize, const C: usize>(
+    acc: &[[__m256; C]; R],
+    minus: &[[f32; C]; R],
+) -> [[f32; C]; R] {
+    let mut out = [[0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            out[r][c] = hsum_ps(acc[r][c]) - minus[r][c];
+        }
+    }
+    out
+}
+
+/// Views a validated row's bytes as blocks.
+#[inline(always)]
+fn blocks<B: Block>(row: &[u8]) -> &[B] {
+    as_blocks(row).unwrap_or(&[])
+}
+
+/// Entry points for one weight type: one row x one vector (decode, batch 1) and one
+/// row x four vectors (batches). Four rows x one vector would share activation
+/// loads, but four interleaved row streams measured twice as slow as one
+/// sequential stream once the matrix outgrows the cache.
+macro_rules! entry_points {
+    ($one:ident, $batch4:ident, $tile:ident[$($b:ty),*], $act:ty) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $one(w: &[u8], a: &[$act]) -> f32 {
+            $tile::<$($b,)* 1, 1>([blocks(w)], [a])[0][0]
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $batch4(w: &[u8], a: [&[$act]; 4]) -> [f32; 4] {
+            $tile::<$($b,)* 1, 4>([blocks(w)], a)[0]
+        }
+    };
+}
+
+entry_points!(q8_0_one, q8_0_batch4, tile_q32[BlockQ8_0], ActQ8_0);
+entry_points!(q4_0_one, q4_0_batch4, tile_q32[BlockQ4_0], ActQ8_0);
+entry_points!(q5_0_one, q5_0_batch4, tile_q32[BlockQ5_0], ActQ8_0);
+entry_points!(q4_k_one, q4_k_batch4, tile_q4_k[], ActQ8K);
+entry_points!(q6_k_one, q6_k_batch4, tile_q6_k[], ActQ8K);
 
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_f32(w: &[u8], x: &[f32]) -> f32 {

@@ -23,27 +23,6 @@ use crate::file::{GgufFile, TensorInfo};
 use crate::types::GgmlType;
 use act::{ActQ8K, ActQ8_0};
 
-/// Chooses `simd`'s kernel or the scalar one for a dot product.
-macro_rules! dispatch {
-    ($simd:expr, $f:ident, $w:expr, $a:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            if $simd {
-                // SAFETY: `simd` is true only when `Isa::Avx2.available()` said the
-                // CPU has AVX2, FMA and F16C.
-                unsafe { avx2::$f($w, $a) }
-            } else {
-                scalar::$f($w, $a)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = $simd;
-            scalar::$f($w, $a)
-        }
-    }};
-}
-
 /// Instruction set used by the kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -178,76 +157,118 @@ impl<'a> QMatrix<'a> {
         if batch == 0 || self.rows == 0 {
             return;
         }
-        let isa = if isa.available() { isa } else { Isa::Scalar };
-        let simd = isa == Isa::Avx2;
+        let simd = isa.available() && isa == Isa::Avx2;
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = simd;
+        macro_rules! pick {
+            ($acts:ident, $scalar:expr, $one:ident, $batch4:ident) => {{
+                #[cfg(target_arch = "x86_64")]
+                if simd {
+                    // SAFETY: `simd` is true only when the CPU has AVX2, FMA and F16C.
+                    let k = unsafe { Simd::new(avx2::$one, avx2::$batch4) };
+                    return self.$acts(xs, batch, out, &k);
+                }
+                self.$acts(xs, batch, out, &Scalar($scalar))
+            }};
+        }
         match self.dtype {
-            GgmlType::Q8_0 => self.q8_0_acts(xs, batch, out, |w, a| {
-                dispatch!(simd, dot_q8_0, blocks(w), a)
-            }),
-            GgmlType::Q4_0 => self.q8_0_acts(xs, batch, out, |w, a| {
-                dispatch!(simd, dot_q4_0, blocks(w), a)
-            }),
-            GgmlType::Q5_0 => self.q8_0_acts(xs, batch, out, |w, a| {
-                dispatch!(simd, dot_q5_0, blocks(w), a)
-            }),
-            GgmlType::Q4_K => self.q8k_acts(xs, batch, out, |w, a| {
-                dispatch!(simd, dot_q4_k, blocks(w), a)
-            }),
-            GgmlType::Q6_K => self.q8k_acts(xs, batch, out, |w, a| {
-                dispatch!(simd, dot_q6_k, blocks(w), a)
-            }),
-            GgmlType::F32 => self.run(xs, self.cols, batch, out, |w, x| {
-                dispatch!(simd, dot_f32, w, x)
-            }),
-            GgmlType::F16 => self.run(xs, self.cols, batch, out, |w, x| {
-                dispatch!(simd, dot_f16, w, x)
-            }),
-            _ => self.run(xs, self.cols, batch, out, |w, x| {
-                dot_dequantized(self.dtype, w, x)
-            }),
+            GgmlType::Q8_0 => pick!(
+                q8_0_acts,
+                |w, a| scalar::dot_q8_0(blocks(w), a),
+                q8_0_one,
+                q8_0_batch4
+            ),
+            GgmlType::Q4_0 => pick!(
+                q8_0_acts,
+                |w, a| scalar::dot_q4_0(blocks(w), a),
+                q4_0_one,
+                q4_0_batch4
+            ),
+            GgmlType::Q5_0 => pick!(
+                q8_0_acts,
+                |w, a| scalar::dot_q5_0(blocks(w), a),
+                q5_0_one,
+                q5_0_batch4
+            ),
+            GgmlType::Q4_K => pick!(
+                q8k_acts,
+                |w, a| scalar::dot_q4_k(blocks(w), a),
+                q4_k_one,
+                q4_k_batch4
+            ),
+            GgmlType::Q6_K => pick!(
+                q8k_acts,
+                |w, a| scalar::dot_q6_k(blocks(w), a),
+                q6_k_one,
+                q6_k_batch4
+            ),
+            GgmlType::F32 | GgmlType::F16 => {
+                #[cfg(target_arch = "x86_64")]
+                if simd {
+                    let one = if self.dtype == GgmlType::F32 {
+                        avx2::dot_f32
+                    } else {
+                        avx2::dot_f16
+                    };
+                    // SAFETY: `simd` is true only when the CPU has AVX2, FMA and F16C.
+                    let k = unsafe { SimdOne::new(one) };
+                    return self.run(xs, self.cols, batch, out, &k);
+                }
+                let one = if self.dtype == GgmlType::F32 {
+                    scalar::dot_f32
+                } else {
+                    scalar::dot_f16
+                };
+                self.run(xs, self.cols, batch, out, &Scalar(one))
+            }
+            t => self.run(xs, self.cols, batch, out, &Fallback(t)),
         }
     }
 
-    fn q8_0_acts(
-        &self,
-        xs: &[f32],
-        batch: usize,
-        out: &mut [f32],
-        dot: impl Fn(&[u8], &[ActQ8_0]) -> f32 + Sync,
-    ) {
+    fn q8_0_acts(&self, xs: &[f32], batch: usize, out: &mut [f32], k: &impl Tile<ActQ8_0>) {
         let mut acts = Vec::with_capacity(xs.len() / 32);
         act::quantize_q8_0(xs, &mut acts);
-        self.run(&acts, self.cols / 32, batch, out, dot);
+        self.run(&acts, self.cols / 32, batch, out, k);
     }
 
-    fn q8k_acts(
-        &self,
-        xs: &[f32],
-        batch: usize,
-        out: &mut [f32],
-        dot: impl Fn(&[u8], &[ActQ8K]) -> f32 + Sync,
-    ) {
+    fn q8k_acts(&self, xs: &[f32], batch: usize, out: &mut [f32], k: &impl Tile<ActQ8K>) {
         let mut acts = Vec::with_capacity(xs.len() / 256);
         act::quantize_q8k(xs, &mut acts);
-        self.run(&acts, self.cols / 256, batch, out, dot);
+        self.run(&acts, self.cols / 256, batch, out, k);
     }
 
     /// Splits the rows into chunks across the thread pool; `acts` holds `batch`
-    /// activation vectors of `stride` items each.
+    /// activation vectors of `stride` items each. Batch 1 streams the rows in order;
+    /// larger batches take each row against four vectors at a time (one weight
+    /// decode serves four vectors).
     fn run<A: Sync>(
         &self,
         acts: &[A],
         stride: usize,
         batch: usize,
         out: &mut [f32],
-        dot: impl Fn(&[u8], &[A]) -> f32 + Sync,
+        k: &impl Tile<A>,
     ) {
         let chunk = chunk_rows(self.rows, self.data.len() * batch);
+        let act = |b: usize| &acts[b * stride..(b + 1) * stride];
         let work = |(ci, o): (usize, &mut [f32])| {
+            let first = ci * chunk;
+            if batch == 1 {
+                for (i, v) in o.iter_mut().enumerate() {
+                    *v = k.one(self.row_data(first + i), act(0));
+                }
+                return;
+            }
             for (i, ob) in o.chunks_mut(batch).enumerate() {
-                let row = self.row_data(ci * chunk + i);
-                for (b, v) in ob.iter_mut().enumerate() {
-                    *v = dot(row, &acts[b * stride..(b + 1) * stride]);
+                let row = self.row_data(first + i);
+                let mut quads = ob.chunks_exact_mut(4);
+                for (q, o4) in (&mut quads).enumerate() {
+                    let b = 4 * q;
+                    o4.copy_from_slice(&k.batch4(row, [b, b + 1, b + 2, b + 3].map(act)));
+                }
+                let done = batch / 4 * 4;
+                for (j, v) in quads.into_remainder().iter_mut().enumerate() {
+                    *v = k.one(row, act(done + j));
                 }
             }
         };
@@ -272,6 +293,84 @@ impl<'a> QMatrix<'a> {
                 out[b * self.rows + r] = v;
             }
         }
+    }
+}
+
+/// A dot-product kernel: one row against one vector, plus an optional 4-wide form
+/// (one row against four vectors) that decodes each weight block once.
+trait Tile<A>: Sync {
+    fn one(&self, w: &[u8], a: &[A]) -> f32;
+    fn batch4(&self, w: &[u8], a: [&[A]; 4]) -> [f32; 4] {
+        a.map(|a| self.one(w, a))
+    }
+}
+
+/// A portable single-dot kernel.
+struct Scalar<A>(fn(&[u8], &[A]) -> f32);
+
+impl<A> Tile<A> for Scalar<A> {
+    fn one(&self, w: &[u8], a: &[A]) -> f32 {
+        (self.0)(w, a)
+    }
+}
+
+/// Types without an integer kernel: decode the row, then an f32 dot.
+struct Fallback(GgmlType);
+
+impl Tile<f32> for Fallback {
+    fn one(&self, w: &[u8], x: &[f32]) -> f32 {
+        dot_dequantized(self.0, w, x)
+    }
+}
+
+type One<A> = unsafe fn(&[u8], &[A]) -> f32;
+
+/// SIMD kernels; constructing one asserts the CPU supports them.
+#[cfg(target_arch = "x86_64")]
+struct Simd<A> {
+    one: One<A>,
+    batch4: unsafe fn(&[u8], [&[A]; 4]) -> [f32; 4],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<A> Simd<A> {
+    /// # Safety
+    /// The CPU must support the instruction set the functions were compiled for.
+    unsafe fn new(one: One<A>, batch4: unsafe fn(&[u8], [&[A]; 4]) -> [f32; 4]) -> Self {
+        Simd { one, batch4 }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<A: Sync> Tile<A> for Simd<A> {
+    fn one(&self, w: &[u8], a: &[A]) -> f32 {
+        // SAFETY: `Simd::new`'s contract: the CPU supports these functions.
+        unsafe { (self.one)(w, a) }
+    }
+    fn batch4(&self, w: &[u8], a: [&[A]; 4]) -> [f32; 4] {
+        // SAFETY: as in `one`.
+        unsafe { (self.batch4)(w, a) }
+    }
+}
+
+/// A SIMD single-dot kernel (float weights, which are streamed, not decoded).
+#[cfg(target_arch = "x86_64")]
+struct SimdOne(One<f32>);
+
+#[cfg(target_arch = "x86_64")]
+impl SimdOne {
+    /// # Safety
+    /// The CPU must support the instruction set `one` was compiled for.
+    unsafe fn new(one: One<f32>) -> Self {
+        SimdOne(one)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile<f32> for SimdOne {
+    fn one(&self, w: &[u8], a: &[f32]) -> f32 {
+        // SAFETY: constructed only after the CPU was found to support it.
+        unsafe { (self.0)(w, a) }
     }
 }
 
