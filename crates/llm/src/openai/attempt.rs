@@ -15,6 +15,10 @@ use crate::{ChatResponse, LlmError, StreamEvent};
 /// Where live deltas go while streaming.
 pub(crate) type Sink = mpsc::Sender<Result<StreamEvent, LlmError>>;
 
+/// Largest whole (non-streamed) answer accepted; far above any real completion,
+/// it only stops a broken server from filling memory.
+const BODY_LIMIT: usize = 256 << 20;
+
 /// Most of an error body kept for the error message.
 const ERROR_BODY_LIMIT: usize = 4096;
 
@@ -113,13 +117,28 @@ impl Attempt<'_> {
             });
         }
         if !self.stream {
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| map_reqwest(&self.url, e, self.idle_timeout))?;
+            let bytes = self.read_body(response).await?;
             return Ok(wire::parse_response(&bytes)?);
         }
         self.read_stream(response, forwarded).await
+    }
+
+    /// A whole answer, refusing one larger than [`BODY_LIMIT`].
+    async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| map_reqwest(&self.url, e, self.idle_timeout))?;
+            if body.len() + chunk.len() > BODY_LIMIT {
+                return Err(LlmError::Protocol(format!(
+                    "answer larger than {} MiB",
+                    BODY_LIMIT >> 20
+                ))
+                .into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     async fn read_stream(
