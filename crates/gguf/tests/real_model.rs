@@ -72,3 +72,49 @@ fn every_tensor_lies_inside_the_file() {
         );
     }
 }
+
+/// Every weight type in the model: the matmul kernels against the reference
+/// dequantizer on the first rows of a real tensor.
+#[test]
+fn kernels_agree_with_reference_on_real_tensors() {
+    let Some(f) = open_model() else { return };
+    let names = [
+        "blk.0.attn_q.weight",      // q5_0
+        "blk.0.attn_v.weight",      // q8_0
+        "blk.0.attn_output.weight", // q4_K
+        "blk.0.ffn_down.weight",    // q6_K
+    ];
+    for name in names {
+        let t = f.tensor(name).expect(name);
+        let full = gguf::QMatrix::from_tensor(&f, t).unwrap();
+        // The first 64 rows keep the test quick.
+        let rows = 64.min(full.rows);
+        let data = &full.data[..rows * full.row_bytes()];
+        let m = gguf::QMatrix::new(full.dtype, rows, full.cols, data).unwrap();
+        let batch = 5;
+        let xs: Vec<f32> = (0..batch * m.cols)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let mut out = vec![0f32; batch * rows];
+        m.matmul(&xs, batch, &mut out);
+        let mut row = vec![0f32; m.cols];
+        for r in 0..rows {
+            m.dequantize_row(r, &mut row);
+            assert!(
+                row.iter().all(|v| v.is_finite() && v.abs() < 1e3),
+                "{name} row {r}"
+            );
+            for b in 0..batch {
+                let x = &xs[b * m.cols..(b + 1) * m.cols];
+                let want: f32 = row.iter().zip(x).map(|(w, x)| w * x).sum();
+                let mag: f32 = row.iter().zip(x).map(|(w, x)| (w * x).abs()).sum();
+                let got = out[b * rows + r];
+                assert!(
+                    (got - want).abs() <= mag / 100.0 + 1e-4,
+                    "{name} ({}) row {r} batch {b}: {got} vs {want}",
+                    m.dtype
+                );
+            }
+        }
+    }
+}

@@ -2,8 +2,10 @@
 //! blocks matching the weight format (32-value blocks for Q4_0/Q5_0/Q8_0, 256-value
 //! blocks with per-16 sums for the K-quants), so the inner loops are integer dots.
 //!
-//! These blocks never reach a file, so the scale is kept as f32 rather than f16.
+//! These blocks never reach a file, so scales are held as f32; their values follow
+//! llama.cpp's activation quantization so results can be compared with it.
 
+use crate::half::{f16_to_f32, f32_to_f16};
 use crate::types::QK_K;
 
 /// 32 activations `d * qs[i]`.
@@ -24,49 +26,104 @@ pub struct ActQ8K {
     pub bsums: [i16; QK_K / 16],
 }
 
-/// Scale and reciprocal mapping the largest magnitude to 127.
-fn scale_for(x: &[f32]) -> (f32, f32) {
-    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    if amax == 0.0 {
-        (0.0, 0.0)
-    } else {
-        (amax / 127.0, 127.0 / amax)
-    }
+/// Rounds to the nearest integer, ties to even, for |x| < 2^22: adding 1.5 * 2^23
+/// leaves the rounded integer in the low mantissa bits. Exact, branch-free, and no
+/// libm call (the baseline x86-64 target has no rounding instruction).
+#[inline(always)]
+fn nearest_int(x: f32) -> i32 {
+    let v = x + 12_582_912.0;
+    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
-fn quantize_into(x: &[f32], id: f32, qs: &mut [i8]) {
-    for (q, &v) in qs.iter_mut().zip(x) {
-        // Round half away from zero by hand: `f32::round` is a libm call without
-        // SSE4.1 in the baseline target. `as` saturates, and maps NaN to 0.
-        let s = v * id;
-        let r = if s >= 0.0 { s + 0.5 } else { s - 0.5 } as i32;
-        *q = r.clamp(-127, 127) as i8;
-    }
-}
-
-/// Quantizes `x` (a multiple of 32 long) into 32-value blocks, appending to `out`.
+/// Quantizes `x` into 32-value blocks, appending to `out`.
+///
+/// Matches llama.cpp's x86 path so outputs can be compared with it: scale
+/// `amax / 127` stored at f16 precision, values `x * 127 / amax` rounded half to
+/// even.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<ActQ8_0>) {
     for chunk in x.chunks_exact(32) {
-        let (d, id) = scale_for(chunk);
-        let mut b = ActQ8_0 { d, qs: [0; 32] };
-        quantize_into(chunk, id, &mut b.qs);
+        let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let mut b = ActQ8_0 {
+            d: f16_to_f32(f32_to_f16(amax / 127.0)),
+            qs: [0; 32],
+        };
+        if amax > 0.0 && amax.is_finite() {
+            let id = 127.0 / amax;
+            for (q, &v) in b.qs.iter_mut().zip(chunk) {
+                *q = nearest_int(v * id).clamp(-127, 127) as i8;
+            }
+        }
         out.push(b);
     }
 }
 
-/// Quantizes `x` (a multiple of 256 long) into 256-value blocks, appending to `out`.
+/// Quantizes `x` into 256-value blocks, appending to `out`.
+///
+/// Matches llama.cpp's reference: the element of largest magnitude maps to -127
+/// (so the scale is negative when that element is positive), ties round to even.
 pub fn quantize_q8k(x: &[f32], out: &mut Vec<ActQ8K>) {
     for chunk in x.chunks_exact(QK_K) {
-        let (d, id) = scale_for(chunk);
+        let max = chunk
+            .iter()
+            .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
         let mut b = ActQ8K {
-            d,
+            d: 0.0,
             qs: [0; QK_K],
             bsums: [0; QK_K / 16],
         };
-        quantize_into(chunk, id, &mut b.qs);
+        if max != 0.0 && max.is_finite() {
+            let iscale = -127.0 / max;
+            b.d = 1.0 / iscale;
+            for (q, &v) in b.qs.iter_mut().zip(chunk) {
+                *q = nearest_int(v * iscale).clamp(-127, 127) as i8;
+            }
+        }
         for (s, g) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
             *s = g.iter().map(|&q| q as i16).sum();
         }
         out.push(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_ties_to_even() {
+        let got: Vec<i32> = [0.5f32, 1.5, 2.5, -0.5, -1.5, 126.49, -126.51]
+            .iter()
+            .map(|&x| nearest_int(x))
+            .collect();
+        assert_eq!(got, [0, 2, 2, 0, -2, 126, -127]);
+    }
+
+    #[test]
+    fn q8k_maps_the_extreme_to_minus_127() {
+        let mut x = vec![0.5f32; QK_K];
+        x[3] = 2.0;
+        let mut out = Vec::new();
+        quantize_q8k(&x, &mut out);
+        let b = &out[0];
+        assert_eq!(b.qs[3], -127);
+        assert!((b.d * b.qs[3] as f32 - 2.0).abs() < 1e-6);
+        assert_eq!(b.qs[0], -32); // 0.5 * 127 / 2 = 31.75
+        assert_eq!(b.bsums[0], -127 - 15 * 32);
+    }
+
+    #[test]
+    fn q8_0_scale_is_f16_and_non_finite_input_is_harmless() {
+        let mut x: Vec<f32> = (0..32).map(|i| i as f32 / 10.0).collect();
+        let mut out = Vec::new();
+        quantize_q8_0(&x, &mut out);
+        assert_eq!(out[0].qs[31], 127);
+        assert_eq!(out[0].d, f16_to_f32(f32_to_f16(3.1 / 127.0)));
+        // A non-finite block must not panic; its values are meaningless anyway.
+        x[0] = f32::INFINITY;
+        quantize_q8_0(&x, &mut out);
+        assert!(out[1].qs.iter().all(|&q| q == 0));
+        x[0] = f32::NAN;
+        quantize_q8_0(&x, &mut out);
+        assert_eq!(out.len(), 3);
     }
 }
