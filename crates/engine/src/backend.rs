@@ -6,18 +6,20 @@
 //! the engine's answer into completions with `<think>` reasoning split off. The model
 //! itself only ever sees token ids, on the engine thread.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 use llm::{ChatRequest, ChatResponse, Completion, LlmError, Message, StreamEvent, Usage};
 
 use crate::chat_template::PromptFormat;
 use crate::generate::{
     load_engine, EngineError, EngineLoadError, Event, GenerateOutput, GenerateRequest, LoadOptions,
-    LoadedModel,
+    LoadedModel, RequestHandle,
 };
-use crate::sampler::SamplingParams;
+use crate::sampler::{fresh_seed, SamplingParams};
 
 /// File name of the default model in the model cache.
 pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
@@ -138,46 +140,70 @@ impl LocalLlm {
         Ok(ids)
     }
 
-    fn request(&self, req: &ChatRequest, stream: bool) -> Result<GenerateRequest, LlmError> {
+    /// The engine requests for a chat request. An `n` larger than the engine's slots
+    /// is split into parts that queue behind each other; one seed and each part's
+    /// first sample index keep the samples the same however they are split.
+    fn requests(&self, req: &ChatRequest, stream: bool) -> Result<Vec<GenerateRequest>, LlmError> {
         if req.n == 0 {
             return Err(LlmError::InvalidRequest("n must be at least 1".into()));
         }
-        Ok(GenerateRequest {
+        let n = req.n as usize;
+        let base = GenerateRequest {
             prompt: self.tokenize_chat(&req.messages)?,
-            n: req.n as usize,
+            n,
             sampling: SamplingParams {
                 temperature: req.temperature,
                 top_k: self.options.top_k,
                 top_p: req.top_p,
                 min_p: self.options.min_p,
             },
-            seed: req.seed,
+            seed: Some(req.seed.unwrap_or_else(fresh_seed)),
+            first_index: 0,
             max_tokens: req
                 .max_tokens
                 .map(|m| m as usize)
                 .unwrap_or(self.options.default_max_tokens),
             stop: req.stop.clone(),
             stream,
-        })
+        };
+        let part = self.model.engine.info().slots.max(1);
+        Ok((0..n)
+            .step_by(part)
+            .map(|first| GenerateRequest {
+                n: part.min(n - first),
+                first_index: first,
+                ..base.clone()
+            })
+            .collect())
+    }
+
+    /// Submit every part; a refused part cancels the ones already queued (their
+    /// handles are dropped).
+    fn submit_all(
+        &self,
+        parts: Vec<GenerateRequest>,
+    ) -> Result<Vec<(usize, RequestHandle)>, LlmError> {
+        parts
+            .into_iter()
+            .map(|r| {
+                let first = r.first_index;
+                self.model
+                    .engine
+                    .submit(r)
+                    .map(|h| (first, h))
+                    .map_err(llm_error)
+            })
+            .collect()
     }
 }
 
-/// Engine errors as the `Llm` interface names them.
-fn llm_error(e: EngineError) -> LlmError {
-    match e {
-        EngineError::Model(msg) => LlmError::Backend(msg),
-        EngineError::Stopped => LlmError::Backend("the local engine has stopped".into()),
-        other => LlmError::InvalidRequest(other.to_string()),
-    }
-}
-
-fn response(out: GenerateOutput) -> ChatResponse {
-    let usage = Usage {
-        prompt_tokens: out.prompt_tokens as u64,
-        completion_tokens: out.completion_tokens() as u64,
-    };
-    let completions = out
-        .samples
+/// One answer from the outputs of a request's parts, in sample order. The prompt is
+/// counted once, as the OpenAI API counts it for `n` samples.
+fn merge(parts: Vec<GenerateOutput>) -> ChatResponse {
+    let prompt_tokens = parts.first().map(|o| o.prompt_tokens).unwrap_or(0) as u64;
+    let samples: Vec<_> = parts.into_iter().flat_map(|o| o.samples).collect();
+    let completion_tokens = samples.iter().map(|s| s.token_ids.len() as u64).sum();
+    let completions = samples
         .into_iter()
         .map(|s| {
             let (text, reasoning) = llm::split_think(&s.text);
@@ -189,7 +215,22 @@ fn response(out: GenerateOutput) -> ChatResponse {
             }
         })
         .collect();
-    ChatResponse { completions, usage }
+    ChatResponse {
+        completions,
+        usage: Usage {
+            prompt_tokens,
+            completion_tokens,
+        },
+    }
+}
+
+/// Engine errors as the `Llm` interface names them.
+fn llm_error(e: EngineError) -> LlmError {
+    match e {
+        EngineError::Model(msg) => LlmError::Backend(msg),
+        EngineError::Stopped => LlmError::Backend("the local engine has stopped".into()),
+        other => LlmError::InvalidRequest(other.to_string()),
+    }
 }
 
 /// Per-sample state of a stream: which side of `</think>` the text is on.
@@ -286,66 +327,104 @@ impl llm::Llm for LocalLlm {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
-        let job = self.request(&request, false)?;
-        let handle = self.model.engine.submit(job).map_err(llm_error)?;
-        let out = handle.wait_async().await.map_err(llm_error)?;
-        Ok(response(out))
+        let handles = self.submit_all(self.requests(&request, false)?)?;
+        let mut outputs = Vec::with_capacity(handles.len());
+        for (_, handle) in handles {
+            outputs.push(handle.wait_async().await.map_err(llm_error)?);
+        }
+        Ok(merge(outputs))
     }
 
     async fn chat_stream(
         &self,
         request: ChatRequest,
     ) -> Result<BoxStream<'static, Result<StreamEvent, LlmError>>, LlmError> {
-        let job = self.request(&request, true)?;
+        let parts = self.requests(&request, true)?;
         let prompt_opens_think = self
             .render(&request.messages)
             .map(|p| p.trim_end().ends_with("<think>"))
             .unwrap_or(false);
-        let n = job.n;
-        let handle = self.model.engine.submit(job).map_err(llm_error)?;
-        let splits = vec![ThinkSplit::new(prompt_opens_think); n];
-        let stream = futures::stream::unfold(
-            (handle, splits, std::collections::VecDeque::new(), false),
-            |(mut handle, mut splits, mut queue, mut done)| async move {
-                loop {
-                    if let Some(item) = queue.pop_front() {
-                        return Some((item, (handle, splits, queue, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    match handle.next().await {
-                        Some(Event::Delta { index, text, .. }) => {
-                            if let Some(split) = splits.get_mut(index) {
-                                for (reasoning, text) in split.push(&text) {
-                                    queue.push_back(Ok(delta(index, text, reasoning)));
-                                }
-                            }
-                        }
-                        Some(Event::Done(result)) => {
-                            done = true;
-                            for (index, split) in splits.iter_mut().enumerate() {
-                                for (reasoning, text) in split.finish() {
-                                    queue.push_back(Ok(delta(index, text, reasoning)));
-                                }
-                            }
-                            queue.push_back(
-                                result
-                                    .map(|o| StreamEvent::Done(response(o)))
-                                    .map_err(llm_error),
-                            );
-                        }
-                        None => {
-                            done = true;
-                            queue.push_back(Err(LlmError::Backend(
-                                "the local engine stopped mid-stream".into(),
-                            )));
-                        }
+        let handles = self.submit_all(parts)?;
+        let n = request.n as usize;
+        let part_count = handles.len();
+        // One stream of (part, first sample index, event) over all parts.
+        let events = futures::stream::select_all(handles.into_iter().enumerate().map(
+            |(part, (first, handle))| {
+                Box::pin(futures::stream::unfold(handle, move |mut h| async move {
+                    h.next().await.map(|event| ((part, first, event), h))
+                }))
+            },
+        ));
+        let state = StreamState {
+            events,
+            splits: vec![ThinkSplit::new(prompt_opens_think); n],
+            outputs: (0..part_count).map(|_| None).collect(),
+            queue: VecDeque::new(),
+            done: false,
+        };
+        let stream = futures::stream::unfold(state, |mut st| async move {
+            loop {
+                if let Some(item) = st.queue.pop_front() {
+                    return Some((item, st));
+                }
+                if st.done {
+                    return None;
+                }
+                let next = st.events.next().await;
+                st.handle(next);
+            }
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// What a streamed answer tracks between engine events.
+struct StreamState<S> {
+    events: S,
+    splits: Vec<ThinkSplit>,
+    /// Each part's output once it is done.
+    outputs: Vec<Option<GenerateOutput>>,
+    queue: VecDeque<Result<StreamEvent, LlmError>>,
+    done: bool,
+}
+
+impl<S> StreamState<S> {
+    fn handle(&mut self, next: Option<(usize, usize, Event)>) {
+        match next {
+            Some((_, first, Event::Delta { index, text, .. })) => {
+                let index = first + index;
+                if let Some(split) = self.splits.get_mut(index) {
+                    for (reasoning, text) in split.push(&text) {
+                        self.queue.push_back(Ok(delta(index, text, reasoning)));
                     }
                 }
-            },
-        );
-        Ok(Box::pin(stream))
+            }
+            Some((part, _, Event::Done(Ok(output)))) => {
+                if let Some(slot) = self.outputs.get_mut(part) {
+                    *slot = Some(output);
+                }
+                if self.outputs.iter().all(Option::is_some) {
+                    self.done = true;
+                    for (index, split) in self.splits.iter_mut().enumerate() {
+                        for (reasoning, text) in split.finish() {
+                            self.queue.push_back(Ok(delta(index, text, reasoning)));
+                        }
+                    }
+                    let outputs = self.outputs.iter_mut().filter_map(Option::take).collect();
+                    self.queue.push_back(Ok(StreamEvent::Done(merge(outputs))));
+                }
+            }
+            Some((_, _, Event::Done(Err(e)))) => {
+                self.done = true;
+                self.queue.push_back(Err(llm_error(e)));
+            }
+            None => {
+                self.done = true;
+                self.queue.push_back(Err(LlmError::Backend(
+                    "the local engine stopped mid-stream".into(),
+                )));
+            }
+        }
     }
 }
 

@@ -87,6 +87,17 @@ pub fn derive_seed(seed: u64, index: u64) -> u64 {
     splitmix64(splitmix64(seed) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// A seed for requests that give none: distinct per call, not reproducible.
+pub fn fresh_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    derive_seed(nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = x;

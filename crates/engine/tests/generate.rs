@@ -161,6 +161,7 @@ fn sampled(prompt: &[u32], n: usize, seed: u64) -> GenerateRequest {
         n,
         sampling: SamplingParams::default(),
         seed: Some(seed),
+        first_index: 0,
         max_tokens: 16,
         stop: Vec::new(),
         stream: false,

@@ -76,3 +76,22 @@ async fn stream_deltas_add_up_to_the_final_answer() {
     let finals: Vec<String> = done.completions.iter().map(|c| c.text.clone()).collect();
     assert_eq!(texts, finals);
 }
+
+#[tokio::test]
+async fn n_beyond_the_slots_is_split_without_changing_samples() {
+    // The backend has 4 slots: 6 samples run as parts of 4 and 2.
+    let llm = load();
+    let six = llm.chat(request(6, 21)).await.expect("six");
+    assert_eq!(six.completions.len(), 6);
+    assert_eq!(six.usage.prompt_tokens, 6);
+    let four = llm.chat(request(4, 21)).await.expect("four");
+    assert_eq!(six.completions[..4], four.completions[..]);
+    let mut stream = llm.chat_stream(request(6, 21)).await.expect("stream");
+    let mut last = None;
+    while let Some(event) = stream.next().await {
+        if let StreamEvent::Done(r) = event.expect("event") {
+            last = Some(r);
+        }
+    }
+    assert_eq!(last.expect("a final event"), six);
+}

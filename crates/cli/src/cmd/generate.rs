@@ -94,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             min_p: args.min_p,
         },
         seed: args.seed,
+        first_index: 0,
         max_tokens: args.max_tokens,
         stop: args.stop.clone(),
         stream: !args.json,

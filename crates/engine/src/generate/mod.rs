@@ -71,8 +71,12 @@ pub struct GenerateRequest {
     /// Number of independent samples of the prompt.
     pub n: usize,
     pub sampling: SamplingParams,
-    /// Sample `i` uses the random stream `derive_seed(seed, i)`; `None` picks a seed.
+    /// Sample `i` uses the random stream `derive_seed(seed, first_index + i)`; `None`
+    /// picks a seed.
     pub seed: Option<u64>,
+    /// Index of this request's first sample within a larger set split over several
+    /// requests, so the split does not change which samples come out.
+    pub first_index: usize,
     /// Most tokens generated per sample.
     pub max_tokens: usize,
     /// Text that ends a sample; it is not part of the output.
@@ -89,6 +93,7 @@ impl GenerateRequest {
             n: 1,
             sampling: SamplingParams::greedy(),
             seed: None,
+            first_index: 0,
             max_tokens,
             stop: Vec::new(),
             stream: false,

@@ -10,10 +10,10 @@
 //! requests join between steps (continuous batching).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -22,7 +22,7 @@ use super::{
     Decoder, EngineError, EngineOptions, Event, FinishReason, GenerateOutput, GenerateRequest,
     SampleOutput, Step, Timings, Vocab,
 };
-use crate::sampler::{derive_seed, Sampler};
+use crate::sampler::{derive_seed, fresh_seed, Sampler};
 
 /// A submitted request on its way to the engine thread.
 pub(crate) struct Job {
@@ -292,7 +292,10 @@ impl Loop {
             .enumerate()
             .map(|(i, &slot)| Sample {
                 slot,
-                sampler: Sampler::new(request.sampling, derive_seed(active.seed, i as u64)),
+                sampler: Sampler::new(
+                    request.sampling,
+                    derive_seed(active.seed, (request.first_index + i) as u64),
+                ),
                 text: TextState::default(),
                 tokens: Vec::new(),
                 logprobs: Vec::new(),
@@ -444,14 +447,4 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
         },
         samples,
     }
-}
-
-/// A seed for requests that give none: distinct per request, not reproducible.
-fn fresh_seed() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    derive_seed(nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
 }

@@ -145,6 +145,7 @@ fn request(prompt: &[u32], n: usize, temperature: f32, seed: u64, max: usize) ->
             ..SamplingParams::default()
         },
         seed: Some(seed),
+        first_index: 0,
         max_tokens: max,
         stop: Vec::new(),
         stream: false,
@@ -309,4 +310,18 @@ fn dropped_request_frees_its_slots() {
     let out = e.generate(request(&[6], 2, 0.0, 0, 4)).unwrap();
     assert_eq!(out.samples[0].token_ids.len(), 4);
     assert!(stats.lock().unwrap().forwards < 1000);
+}
+
+#[test]
+fn splitting_samples_over_requests_keeps_each_sample() {
+    let (e, _) = engine(4, 128);
+    let prompt = [21, 22, 23];
+    let whole = e.generate(request(&prompt, 4, 1.0, 5, 12)).unwrap();
+    let mut parts = Vec::new();
+    for first in [0, 2] {
+        let mut r = request(&prompt, 2, 1.0, 5, 12);
+        r.first_index = first;
+        parts.extend(e.generate(r).unwrap().samples);
+    }
+    assert_eq!(whole.samples, parts);
 }
