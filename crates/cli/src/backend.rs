@@ -10,6 +10,7 @@
 use anyhow::Context;
 use llm::openai::{OpenAiBackend, OpenAiConfig};
 use llm::Llm;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,9 +131,35 @@ fn http(args: &BackendArgs, url: &str, model: Option<String>) -> anyhow::Result<
 }
 
 fn build_local(args: &BackendArgs) -> anyhow::Result<Backends> {
-    let _ = args;
-    anyhow::bail!(
-        "the local engine backend is not in this build yet; pass --backend URL to use an \
-         OpenAI-compatible server"
-    )
+    let gen_path = args
+        .model
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(engine::backend::default_model_path);
+    let generator = load_local(&gen_path)?;
+    // A different verifier file gets its own engine; the same file shares one, so
+    // generation and verification batch together on the one engine thread.
+    let verifier = match args.verifier_model.as_ref().map(PathBuf::from) {
+        Some(p) if p != gen_path => load_local(&p)?,
+        _ => generator.clone(),
+    };
+    Ok(Backends {
+        generator,
+        verifier,
+        generator_model: None,
+        verifier_model: None,
+    })
+}
+
+fn load_local(path: &Path) -> anyhow::Result<Arc<dyn Llm>> {
+    if !path.is_file() {
+        anyhow::bail!(
+            "no local model at {}: run scripts/setup.sh to install the default model, \
+             pass a GGUF file with --model PATH, or use a server with --backend URL",
+            path.display()
+        );
+    }
+    let llm = engine::backend::LocalLlm::load(path, engine::backend::LocalOptions::default())
+        .with_context(|| format!("loading {}", path.display()))?;
+    Ok(Arc::new(llm))
 }

@@ -12,7 +12,7 @@ use store::{Kind, ParseStatus, Sample};
 #[derive(Debug, Clone)]
 pub struct ProofStats<'a> {
     pub proof: &'a Sample,
-    /// Parsed verifications that count: not judged unreasonable by the meta-verifier.
+    /// Verifications that count: all but those the meta-verifier judged unreasonable.
     pub counted: Vec<&'a Sample>,
     /// Every stored verification of the proof, parsed or not.
     pub verifications: Vec<&'a Sample>,
@@ -58,10 +58,11 @@ impl<'a> Pool<'a> {
                 let counted: Vec<&Sample> = verifications
                     .iter()
                     .copied()
-                    .filter(|v| v.status == ParseStatus::Ok && !unreasonable(v))
+                    .filter(|v| !unreasonable(v))
                     .collect();
+                // An unparsable verification endorses nothing: it counts as 0.
                 let mean = (!counted.is_empty()).then(|| {
-                    counted.iter().filter_map(|v| v.score).sum::<f64>() / counted.len() as f64
+                    counted.iter().map(|v| effective_score(v)).sum::<f64>() / counted.len() as f64
                 });
                 // A pass needs every planned verification stored and parsed, and each
                 // one scoring 1 or set aside by the meta-verifier.
@@ -88,24 +89,28 @@ impl<'a> Pool<'a> {
         self.ranked(u32::MAX).into_iter().find(|s| s.passed)
     }
 
-    /// Parsed, verified proofs of rounds before `before_round`, best first: mean
-    /// score, then self-evaluation score, then id (so ties are broken the same way
-    /// on every run).
+    /// Verified proofs of rounds before `before_round`, best first: mean score, then
+    /// protocol followed, then self-evaluation score, then id (so ties are broken the
+    /// same way on every run). Unparsable proofs only have verifications when the
+    /// search verifies them (`verify_unparsable`).
     pub fn ranked(&self, before_round: u32) -> Vec<&ProofStats<'a>> {
         let mut out: Vec<&ProofStats> = self
             .stats
             .iter()
-            .filter(|s| {
-                s.proof.round < before_round
-                    && s.proof.status == ParseStatus::Ok
-                    && s.mean.is_some()
-            })
+            .filter(|s| s.proof.round < before_round && s.mean.is_some())
             .collect();
         out.sort_by(|a, b| {
-            let key = |s: &ProofStats| (s.mean.unwrap_or(-1.0), s.proof.score.unwrap_or(-1.0));
+            let key = |s: &ProofStats| {
+                (
+                    s.mean.unwrap_or(-1.0),
+                    s.proof.status == ParseStatus::Ok,
+                    s.proof.score.unwrap_or(-1.0),
+                )
+            };
             let (ka, kb) = (key(a), key(b));
             kb.0.total_cmp(&ka.0)
-                .then(kb.1.total_cmp(&ka.1))
+                .then(kb.1.cmp(&ka.1))
+                .then(kb.2.total_cmp(&ka.2))
                 .then_with(|| a.proof.id.cmp(&b.proof.id))
         });
         out
@@ -127,14 +132,26 @@ impl<'a> Pool<'a> {
     }
 }
 
+/// The score a verification contributes to a mean: its score if it parsed, else 0.
+fn effective_score(v: &Sample) -> f64 {
+    match (v.status, v.score) {
+        (ParseStatus::Ok, Some(s)) => s,
+        _ => 0.0,
+    }
+}
+
 /// The critiques shown to the refiner for `stats`: counted verifications that found
-/// issues (score < 1) first, then the others, each group in a pseudo-random order
-/// fixed by the ids; at most `count`.
+/// issues (score < 1) first, then those that found none, then unparsable ones, each
+/// group in a pseudo-random order fixed by the ids; at most `count`.
 pub fn choose_critiques<'a>(stats: &ProofStats<'a>, count: u32) -> Vec<&'a Sample> {
     let mut pick: Vec<&Sample> = stats.counted.clone();
     pick.sort_by_key(|v| {
-        let clean = v.score == Some(1.0);
-        (clean, stable_hash(&format!("{}|{}", stats.proof.id, v.id)))
+        let group = match (v.status, v.score) {
+            (ParseStatus::Ok, Some(s)) if s < 1.0 => 0,
+            (ParseStatus::Ok, _) => 1,
+            _ => 2,
+        };
+        (group, stable_hash(&format!("{}|{}", stats.proof.id, v.id)))
     });
     pick.truncate(count as usize);
     pick

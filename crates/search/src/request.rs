@@ -138,7 +138,12 @@ fn to_sample(job: &Job, idx: u32, id: &str, c: &Completion) -> Sample {
         Kind::Proof => {
             sample.proof_id = Some(id.to_string());
             let p = parse_proof(&sample.text, c.finish_reason);
-            sample.body = p.proof;
+            // Without a usable solution section, the whole answer stands in as the
+            // proof (verified only with `verify_unparsable`, never able to pass).
+            let whole = sample.text.trim();
+            sample.body = p
+                .proof
+                .or_else(|| (!whole.is_empty()).then(|| whole.to_string()));
             sample.self_eval = p.self_eval;
             sample.score = p.self_score;
             p.error

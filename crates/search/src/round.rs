@@ -260,7 +260,8 @@ impl RoundRunner {
     /// the metas of its stored verifications.
     fn after_proof(&mut self, pos: usize) {
         let proof = &self.samples[pos];
-        if proof.status != ParseStatus::Ok {
+        let verifiable = proof.status == ParseStatus::Ok || self.inner.cfg.verify_unparsable;
+        if !verifiable || proof.body.is_none() {
             return;
         }
         let proof_id = proof.id.clone();

@@ -311,3 +311,29 @@ async fn a_failed_run_resumes_without_repeating_stored_samples() {
         .unwrap();
     assert_eq!(idle.requests.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn unparsable_proofs_can_be_verified_and_refined_but_never_pass() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let model = Mock::new(|p, _| {
+        if is_verification(p) {
+            review("Looks right.", "1")
+        } else {
+            "n = 2k+1 so n^2 is odd.".into()
+        }
+    });
+    let mut cfg = small(2, 2, 1, 1);
+    cfg.verify_unparsable = true;
+    let out = search(model.clone(), store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    // Both proofs verified, the best refined and verified: the loop runs to the end.
+    assert_eq!(store.counts().unwrap(), (3, 6, 0));
+    assert!(!out.solved, "a proof outside the protocol cannot pass");
+    assert_eq!(out.stop, StopReason::RoundsDone);
+    let prompts = model.prompts.lock().unwrap();
+    assert!(prompts
+        .iter()
+        .any(|p| is_verification(p) && p.contains("n = 2k+1 so n^2 is odd.")));
+}

@@ -72,6 +72,10 @@ pub struct Args {
     /// Sampling temperature.
     #[arg(long)]
     pub temperature: Option<f32>,
+    /// Verify and refine proofs that break the output protocol too (they never pass).
+    /// Default: true in the quick preset, false in the heavy one.
+    #[arg(long, value_name = "BOOL")]
+    pub verify_unparsable: Option<bool>,
     /// Directory of prompt templates replacing the built-in ones of the same name.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
@@ -173,6 +177,7 @@ fn search_config(args: &Args) -> SearchConfig {
     c.time_limit = args.time_limit.or(c.time_limit);
     c.concurrency = args.concurrency.unwrap_or(c.concurrency);
     c.temperature = args.temperature.unwrap_or(c.temperature);
+    c.verify_unparsable = args.verify_unparsable.unwrap_or(c.verify_unparsable);
     c
 }
 

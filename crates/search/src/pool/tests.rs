@@ -99,8 +99,8 @@ fn a_pass_needs_every_verification_parsed_and_perfect() {
     ];
     let pool = Pool::new(&unparsed, &c);
     assert!(pool.passed().is_none());
-    // The unparsable verification does not enter the mean either.
-    assert_eq!(pool.stats[0].mean, Some(1.0));
+    // The unparsable verification counts as 0 in the mean.
+    assert_eq!(pool.stats[0].mean, Some(0.5));
 }
 
 #[test]
