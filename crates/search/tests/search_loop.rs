@@ -16,6 +16,7 @@ type Answer = dyn Fn(&str, u32) -> String + Send + Sync;
 struct Mock {
     answer: Box<Answer>,
     fail_after: Option<usize>,
+    delay: Option<std::time::Duration>,
     requests: AtomicUsize,
     samples: AtomicUsize,
     prompts: Mutex<Vec<String>>,
@@ -26,6 +27,7 @@ impl Mock {
         Arc::new(Mock {
             answer: Box::new(answer),
             fail_after: None,
+            delay: None,
             requests: AtomicUsize::new(0),
             samples: AtomicUsize::new(0),
             prompts: Mutex::new(Vec::new()),
@@ -40,6 +42,9 @@ impl Llm for Mock {
     }
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let seen = self.requests.fetch_add(1, Ordering::SeqCst);
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
         if self.fail_after.is_some_and(|k| seen >= k) {
             return Err(LlmError::Http {
                 status: 500,
@@ -336,4 +341,25 @@ async fn unparsable_proofs_can_be_verified_and_refined_but_never_pass() {
     assert!(prompts
         .iter()
         .any(|p| is_verification(p) && p.contains("n = 2k+1 so n^2 is odd.")));
+}
+
+#[tokio::test]
+async fn the_time_limit_abandons_slow_requests() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let slow = Arc::new(Mock {
+        delay: Some(std::time::Duration::from_millis(100)),
+        ..Arc::into_inner(never_perfect()).unwrap()
+    });
+    let mut cfg = small(2, 2, 1, 3);
+    cfg.time_limit = Some(std::time::Duration::from_millis(250));
+    let started = std::time::Instant::now();
+    let out = search(slow, store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(out.stop, StopReason::Budget);
+    assert!(started.elapsed() < std::time::Duration::from_millis(450));
+    // What arrived in time is stored; the rest is left for a resumed run.
+    let (p, v, _) = store.counts().unwrap();
+    assert!(p >= 2 && p + v < 2 + 4 + 3 + 6, "{p} {v}");
 }
