@@ -298,14 +298,9 @@ impl Checker<'_> {
             }
             (a, b) if is_relation(a) && is_relation(b) => self.relation_eq(a, b),
             (a, b) if is_relation(a) || is_relation(b) => no("a relation against a value"),
-            (a, b) if is_setlike(a) || is_setlike(b) => {
-                let (ea, eb) = (elements(a), elements(b));
-                if ea.len() == 1 && eb.len() == 1 {
-                    self.eq(&ea[0], &eb[0])
-                } else {
-                    no("different numbers of elements")
-                }
-            }
+            // A value against a list: equal when every listed answer is that value
+            // (`\boxed{15\frac{39}{40}}, or \boxed{\frac{639}{40}}`).
+            (a, b) if is_setlike(a) || is_setlike(b) => self.set_eq(a, b),
             (a, b)
                 if matches!(a, Expr::Tuple(_) | Expr::Matrix(_))
                     || matches!(b, Expr::Tuple(_) | Expr::Matrix(_)) =>

@@ -12,6 +12,8 @@ use crate::ParseError;
 pub enum Tok {
     /// Digits, possibly with a decimal point: `12`, `3.5`, `.5`.
     Num(String),
+    /// A plain-text mixed number `4 4/9`: whole, numerator, denominator.
+    Mixed(String, String, String),
     /// A one-letter (or Greek) variable name.
     Letter(String),
     /// A command the parser knows (`frac`, `sqrt`, `sin`, `pi`, ...), without backslash.
@@ -287,7 +289,47 @@ impl Lexer<'_> {
                 }
             }
         }
+        if !seen_dot {
+            if let Some(t) = self.mixed_tail(&s) {
+                return self.push(t);
+            }
+        }
         self.push(Tok::Num(s))
+    }
+
+    /// After an integer, ` 4/9` (one space, a proper fraction of integers, then no
+    /// further digit) makes a mixed number.
+    fn mixed_tail(&mut self, whole: &str) -> Option<Tok> {
+        if self.peek(0) != Some(' ') {
+            return None;
+        }
+        let digits = |from: usize| {
+            (from..self.s.len())
+                .take_while(|&k| self.s[k].is_ascii_digit())
+                .count()
+        };
+        let a = self.i + 1;
+        let na = digits(a);
+        if na == 0 || self.s.get(a + na) != Some(&'/') {
+            return None;
+        }
+        let b = a + na + 1;
+        let nb = digits(b);
+        let after = self.s.get(b + nb);
+        if nb == 0 || after.is_some_and(|c| c.is_ascii_digit() || *c == '.' || *c == '/') {
+            return None;
+        }
+        let num: String = self.s[a..a + na].iter().collect();
+        let den: String = self.s[b..b + nb].iter().collect();
+        let proper = match (num.parse::<u128>(), den.parse::<u128>()) {
+            (Ok(n), Ok(d)) => d != 0 && n < d,
+            _ => false,
+        };
+        if !proper {
+            return None;
+        }
+        self.i = b + nb;
+        Some(Tok::Mixed(whole.to_string(), num, den))
     }
 
     /// Length of a thousands separator at the cursor when three digits (and no

@@ -130,6 +130,19 @@ pub fn number(s: &str) -> Result<Expr, ParseError> {
     }
 }
 
+/// `whole num/den` with `num < den`, as one exact value.
+fn mixed(whole: &str, num: &str, den: &str) -> Result<Expr, ParseError> {
+    let bad = || ParseError::BadNumber(format!("{whole} {num}/{den}"));
+    let parse = |x: &str| x.parse::<i128>().map_err(|_| bad());
+    let (w, n, d) = (parse(whole)?, parse(num)?, parse(den)?);
+    if d == 0 || n >= d || n < 0 || w < 0 {
+        return Err(bad());
+    }
+    let frac = Rat::new(n, d).ok_or_else(bad)?;
+    let v = Rat::int(w).plus(frac).ok_or_else(bad)?;
+    Ok(Expr::Num(v))
+}
+
 fn mul2(a: Expr, b: Expr) -> Expr {
     let mut v = match a {
         Expr::Mul(v) => v,
@@ -505,7 +518,20 @@ impl Parser {
             return Err(ParseError::Empty);
         };
         match tok {
-            Tok::Num(n) => number(&n),
+            // `2516_8`: a numeral in another base, compared as written.
+            Tok::Num(n) if self.peek() == Some(&Tok::Op('_')) => {
+                self.i += 1;
+                let base = self.subscript_text()?;
+                Ok(Expr::Sym(format!("{n}_{base}")))
+            }
+            Tok::Num(n) => {
+                let whole = number(&n)?;
+                match self.latex_mixed_fraction(&whole) {
+                    Some(frac) => Ok(frac),
+                    None => Ok(whole),
+                }
+            }
+            Tok::Mixed(w, n, d) => mixed(&w, &n, &d),
             Tok::Letter(l) => self.letter(l),
             Tok::LParen => self.bracketed(false),
             Tok::LBrack => self.bracketed(true),
@@ -548,6 +574,37 @@ impl Parser {
             Tok::Cmd(c) => self.command(&c),
             other => Err(ParseError::Unexpected(format!("{other:?}"))),
         }
+    }
+
+    /// `2\frac{1}{2}`: an integer followed by a proper fraction of integer literals
+    /// is a mixed number, as in school answers. Returns the combined value and
+    /// consumes the fraction; leaves the tokens alone otherwise.
+    fn latex_mixed_fraction(&mut self, whole: &Expr) -> Option<Expr> {
+        let Expr::Num(w) = whole else { return None };
+        if !w.is_integer() || self.peek() != Some(&Tok::Cmd("frac".into())) {
+            return None;
+        }
+        let (n, d) = match (
+            self.peek_at(1),
+            self.peek_at(2),
+            self.peek_at(3),
+            self.peek_at(4),
+            self.peek_at(5),
+            self.peek_at(6),
+        ) {
+            (
+                Some(Tok::LBrace),
+                Some(Tok::Num(n)),
+                Some(Tok::RBrace),
+                Some(Tok::LBrace),
+                Some(Tok::Num(d)),
+                Some(Tok::RBrace),
+            ) => (n.clone(), d.clone()),
+            _ => return None,
+        };
+        let e = mixed(&w.to_string(), &n, &d).ok()?;
+        self.i += 7;
+        Some(e)
     }
 
     fn letter(&mut self, l: String) -> Result<Expr, ParseError> {

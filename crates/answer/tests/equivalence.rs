@@ -10,7 +10,10 @@ fn eq(gold: &str, pred: &str) -> Option<bool> {
 fn numbers_in_any_notation() {
     assert_eq!(eq("$\\frac{1}{2}$", "$0.5$"), Some(true));
     assert_eq!(eq("$\\frac12$", "$\\dfrac{1}{2}$"), Some(true));
-    assert_eq!(eq("$1.5$", "$1\\frac{1}{2}$"), Some(false)); // 1 * 1/2 in LaTeX
+    assert_eq!(eq("$1.5$", "$1\\frac{1}{2}$"), Some(true)); // a mixed number
+    assert_eq!(eq("$\\frac{40}{9}$", "4 4/9"), Some(true));
+    assert_eq!(eq("$4$", "The answer is 4 4/9."), Some(false));
+    assert_eq!(eq("$2516_8$", "$2516_{8}$"), Some(true));
     assert_eq!(eq("$12000$", "$1.2 \\times 10^{4}$"), Some(true));
     assert_eq!(eq("$3$", "$3.0001$"), Some(false));
     assert_eq!(eq("$\\frac{1}{3}$", "$0.333333$"), Some(true));
