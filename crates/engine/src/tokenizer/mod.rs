@@ -394,7 +394,7 @@ impl Tokenizer {
 
     /// Whether decoding shows this token (everything but control tokens and ids
     /// outside the vocabulary).
-    pub(crate) fn renders(&self, id: u32) -> bool {
+    pub fn renders(&self, id: u32) -> bool {
         (id as usize) < self.vocab.len() && self.vocab.ty(id) != TokenType::Control
     }
 

@@ -13,22 +13,24 @@ use std::collections::BinaryHeap;
 use super::vocab::Vocab;
 
 /// A symbol in the linked list of the text being merged.
+/// Positions are `u32` to keep symbols and candidates small (the queue can hold
+/// millions); see [`MAX_FRAGMENT`].
 #[derive(Clone, Copy)]
 struct Symbol {
-    start: usize,
+    start: u32,
     /// Length in bytes; 0 once merged into its left neighbour.
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
+    len: u32,
+    prev: Option<u32>,
+    next: Option<u32>,
 }
 
 /// A candidate merge of two adjacent symbols.
 struct Bigram {
     score: f32,
-    left: usize,
-    right: usize,
+    left: u32,
+    right: u32,
     /// Byte length of the merged text, to detect candidates made stale by other merges.
-    len: usize,
+    len: u32,
 }
 
 impl PartialEq for Bigram {
@@ -51,6 +53,10 @@ impl Ord for Bigram {
     }
 }
 
+/// The longest text encoded in one piece: escaping can triple its size (a space is
+/// three bytes as `▁`), and positions must fit in `u32`.
+const MAX_FRAGMENT: usize = 1 << 30;
+
 /// Encodes one fragment of plain text (no special tokens in it) and appends the ids.
 /// `byte_tokens[b]` is the id of `<0xXX>` for byte `b`, or `unk` where missing.
 pub(crate) fn encode(
@@ -60,6 +66,17 @@ pub(crate) fn encode(
     add_space_prefix: bool,
     out: &mut Vec<u32>,
 ) {
+    if text.len() > MAX_FRAGMENT {
+        // Cut at a character boundary; merges across the cut are lost, which only
+        // matters for gigabyte-sized inputs.
+        let mut cut = MAX_FRAGMENT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        encode(vocab, byte_tokens, &text[..cut], add_space_prefix, out);
+        encode(vocab, byte_tokens, &text[cut..], false, out);
+        return;
+    }
     let mut escaped = String::with_capacity(text.len() + text.len() / 4 + 3);
     if add_space_prefix {
         escaped.push('▁');
@@ -71,47 +88,51 @@ pub(crate) fn encode(
 
     let mut symbols: Vec<Symbol> = Vec::with_capacity(escaped.len());
     for (start, c) in escaped.char_indices() {
-        let idx = symbols.len();
+        let idx = symbols.len() as u32;
         symbols.push(Symbol {
-            start,
-            len: c.len_utf8(),
+            start: start as u32,
+            len: c.len_utf8() as u32,
             prev: idx.checked_sub(1),
             next: None,
         });
         if idx > 0 {
-            symbols[idx - 1].next = Some(idx);
+            symbols[idx as usize - 1].next = Some(idx);
         }
     }
 
     let mut queue = BinaryHeap::with_capacity(symbols.len());
-    let try_pair =
-        |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: usize, right: usize| {
-            let (l, r) = (symbols[left], symbols[right]);
-            let merged = &bytes[l.start..l.start + l.len + r.len];
-            if let Some(id) = vocab.find(merged) {
-                queue.push(Bigram {
-                    score: vocab.score(id),
-                    left,
-                    right,
-                    len: merged.len(),
-                });
-            }
-        };
-    for i in 1..symbols.len() {
+    let try_pair = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: u32, right: u32| {
+        let (l, r) = (symbols[left as usize], symbols[right as usize]);
+        let len = l.len + r.len;
+        if len as usize > vocab.max_len() {
+            return;
+        }
+        let merged = &bytes[l.start as usize..(l.start + len) as usize];
+        if let Some(id) = vocab.find(merged) {
+            queue.push(Bigram {
+                score: vocab.score(id),
+                left,
+                right,
+                len,
+            });
+        }
+    };
+    for i in 1..symbols.len() as u32 {
         try_pair(&mut queue, &symbols, i - 1, i);
     }
 
     while let Some(bigram) = queue.pop() {
-        let (l, r) = (symbols[bigram.left], symbols[bigram.right]);
+        let (li, ri) = (bigram.left as usize, bigram.right as usize);
+        let (l, r) = (symbols[li], symbols[ri]);
         // Stale: one side was merged away or grew since this candidate was queued.
         if l.len == 0 || r.len == 0 || l.len + r.len != bigram.len {
             continue;
         }
-        symbols[bigram.left].len += r.len;
-        symbols[bigram.left].next = r.next;
-        symbols[bigram.right].len = 0;
+        symbols[li].len += r.len;
+        symbols[li].next = r.next;
+        symbols[ri].len = 0;
         if let Some(n) = r.next {
-            symbols[n].prev = Some(bigram.left);
+            symbols[n as usize].prev = Some(bigram.left);
         }
         if let Some(p) = l.prev {
             try_pair(&mut queue, &symbols, p, bigram.left);
@@ -121,10 +142,10 @@ pub(crate) fn encode(
         }
     }
 
-    let mut cur = if symbols.is_empty() { None } else { Some(0) };
+    let mut cur = if symbols.is_empty() { None } else { Some(0u32) };
     while let Some(i) = cur {
-        let s = symbols[i];
-        let piece = &bytes[s.start..s.start + s.len];
+        let s = symbols[i as usize];
+        let piece = &bytes[s.start as usize..(s.start + s.len) as usize];
         match vocab.find(piece) {
             Some(id) => out.push(id),
             None => out.extend(piece.iter().map(|&b| byte_tokens[b as usize])),

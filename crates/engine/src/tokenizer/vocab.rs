@@ -18,6 +18,8 @@ pub(crate) struct Vocab {
     pub(crate) types: Vec<TokenType>,
     /// Open-addressing hash table of token ids, size a power of two.
     slots: Vec<u32>,
+    /// The longest token text in bytes: longer keys need no lookup.
+    max_len: usize,
 }
 
 /// FNV-1a: short keys, no allocation, good enough spread for token texts.
@@ -40,7 +42,9 @@ impl Vocab {
             scores,
             types,
             slots: vec![EMPTY; cap],
+            max_len: 0,
         };
+        vocab.max_len = vocab.texts.iter().map(String::len).max().unwrap_or(0);
         for id in 0..vocab.texts.len() {
             vocab.insert(id as u32);
         }
@@ -79,6 +83,10 @@ impl Vocab {
             }
             i = (i + 1) & mask;
         }
+    }
+
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len
     }
 
     pub(crate) fn len(&self) -> usize {
