@@ -134,11 +134,56 @@ unsafe fn tile_q32<B: Block32, const R: usize, const C: usize>(
     finish(&acc, &[[0.0; C]; R])
 }
 
-/// Q4_K rows against Q8_K vectors. Per super-block and row the scales are unpacked
-/// once; the minima come back through the activations' per-16 sums.
+/// The Q4_K and Q5_K layouts: 4-bit codes in `qs`, 6-bit scales and mins, and for
+/// Q5_K a fifth bit per value in `qh` (bit `g` of `qh[l]` for value `l` of group `g`).
+trait KBlock {
+    fn d(&self) -> [u8; 2];
+    fn dmin(&self) -> [u8; 2];
+    fn scales(&self) -> &[u8; 12];
+    fn qs(&self) -> &[u8; 128];
+    fn qh(&self) -> Option<&[u8; 32]>;
+}
+
+macro_rules! kblock {
+    ($b:ty, $qh:expr) => {
+        impl KBlock for $b {
+            #[inline(always)]
+            fn d(&self) -> [u8; 2] {
+                self.d
+            }
+            #[inline(always)]
+            fn dmin(&self) -> [u8; 2] {
+                self.dmin
+            }
+            #[inline(always)]
+            fn scales(&self) -> &[u8; 12] {
+                &self.scales
+            }
+            #[inline(always)]
+            fn qs(&self) -> &[u8; 128] {
+                &self.qs
+            }
+            #[inline(always)]
+            fn qh(&self) -> Option<&[u8; 32]> {
+                $qh(self)
+            }
+        }
+    };
+}
+fn no_high_bits(_: &BlockQ4K) -> Option<&[u8; 32]> {
+    None
+}
+fn q5k_high_bits(b: &BlockQ5K) -> Option<&[u8; 32]> {
+    Some(&b.qh)
+}
+kblock!(BlockQ4K, no_high_bits);
+kblock!(BlockQ5K, q5k_high_bits);
+
+/// Q4_K/Q5_K rows against Q8_K vectors. Per super-block and row the scales are
+/// unpacked once; the minima come back through the activations' per-16 sums.
 #[inline(always)]
-unsafe fn tile_q4_k<const R: usize, const C: usize>(
-    w: [&[BlockQ4K]; R],
+unsafe fn tile_qk4<B: KBlock, const R: usize, const C: usize>(
+    w: [&[B]; R],
     a: [&[ActQ8K]; C],
 ) -> [[f32; C]; R] {
     let n = common_len(&w, &a);
@@ -149,17 +194,33 @@ unsafe fn tile_q4_k<const R: usize, const C: usize>(
     for i in 0..n {
         for r in 0..R {
             let b = &w[r][i];
-            let sm: [(u8, u8); 8] = std::array::from_fn(|g| k4_scale_min(&b.scales, g));
+            let sm: [(u8, u8); 8] = std::array::from_fn(|g| k4_scale_min(b.scales(), g));
             let mut sumi = [_mm256_setzero_si256(); C];
+            // Q5_K: the fifth bits, shifted right by two per 64-value chunk so the
+            // current chunk's two groups sit in bits 0 and 1.
+            // A `match`, not `Option::map`: a closure would not inherit this
+            // function's target features, leaving the load as a call.
+            #[allow(clippy::manual_map)]
+            let mut qh = match b.qh() {
+                Some(h) => Some(loadu8(h)),
+                None => None,
+            };
             for c4 in 0..4 {
-                let q = loadu8(&b.qs[32 * c4..]);
-                let lo = _mm256_and_si256(q, m4);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                let q = loadu8(&b.qs()[32 * c4..]);
+                let mut lo = _mm256_and_si256(q, m4);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if let Some(h) = qh {
+                    let one = _mm256_set1_epi8(1);
+                    let two = _mm256_set1_epi8(2);
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(h, two), 3));
+                    qh = Some(_mm256_srli_epi16(h, 2));
+                }
                 let s0 = _mm256_set1_epi16(sm[2 * c4].0 as i16);
                 let s1 = _mm256_set1_epi16(sm[2 * c4 + 1].0 as i16);
                 for c in 0..C {
                     let qs = &a[c][i].qs;
-                    // Nibbles are unsigned, so maddubs applies directly (max 2*15*127).
+                    // Codes are unsigned, so maddubs applies directly (max 2*31*127).
                     let plo = _mm256_maddubs_epi16(lo, load(&qs[64 * c4..]));
                     let phi = _mm256_maddubs_epi16(hi, load(&qs[64 * c4 + 32..]));
                     let p =
@@ -167,7 +228,7 @@ unsafe fn tile_q4_k<const R: usize, const C: usize>(
                     sumi[c] = _mm256_add_epi32(sumi[c], p);
                 }
             }
-            let (d, dmin) = (f16(t, b.d), f16(t, b.dmin));
+            let (d, dmin) = (f16(t, b.d()), f16(t, b.dmin()));
             for c in 0..C {
                 let ab = &a[c][i];
                 let mut mins = 0i32;
@@ -303,7 +364,8 @@ macro_rules! entry_points {
 entry_points!(q8_0_one, q8_0_batch4, tile_q32[BlockQ8_0], ActQ8_0);
 entry_points!(q4_0_one, q4_0_batch4, tile_q32[BlockQ4_0], ActQ8_0);
 entry_points!(q5_0_one, q5_0_batch4, tile_q32[BlockQ5_0], ActQ8_0);
-entry_points!(q4_k_one, q4_k_batch4, tile_q4_k[], ActQ8K);
+entry_points!(q4_k_one, q4_k_batch4, tile_qk4[BlockQ4K], ActQ8K);
+entry_points!(q5_k_one, q5_k_batch4, tile_qk4[BlockQ5K], ActQ8K);
 entry_points!(q6_k_one, q6_k_batch4, tile_q6_k[], ActQ8K);
 
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -64,6 +64,26 @@ pub fn dot_q4_k(w: &[BlockQ4K], a: &[ActQ8K]) -> f32 {
     total
 }
 
+pub fn dot_q5_k(w: &[BlockQ5K], a: &[ActQ8K]) -> f32 {
+    let mut total = 0f32;
+    for (w, a) in w.iter().zip(a) {
+        let (mut sum, mut mins) = (0i32, 0i32);
+        for g in 0..8 {
+            let (sc, m) = k4_scale_min(&w.scales, g);
+            let bytes = &w.qs[32 * (g / 2)..32 * (g / 2) + 32];
+            let shift = 4 * (g % 2);
+            let q = bytes
+                .iter()
+                .zip(&w.qh)
+                .map(|(&b, &h)| (((b >> shift) & 0xf) | (((h >> g) & 1) << 4)) as i32);
+            sum += sc as i32 * idot(q, &a.qs[32 * g..32 * g + 32]);
+            mins += m as i32 * (a.bsums[2 * g] as i32 + a.bsums[2 * g + 1] as i32);
+        }
+        total += a.d * (f16le(w.d) * sum as f32 - f16le(w.dmin) * mins as f32);
+    }
+    total
+}
+
 pub fn dot_q6_k(w: &[BlockQ6K], a: &[ActQ8K]) -> f32 {
     let mut total = 0f32;
     for (w, a) in w.iter().zip(a) {
