@@ -1,4 +1,25 @@
-//! Read GGUF model files (memory-mapped): metadata, tensor index and quantized blocks.
+//! Read GGUF model files (memory-mapped): metadata, tensor index, quantized block
+//! formats, and the matrix kernels that multiply by weights while they stay
+//! quantized in the mapping.
+//!
+//! ```
+//! use gguf::{GgmlType, GgufFile, GgufWriter, QMatrix};
+//!
+//! // A tiny file: one metadata key and a 2x32 Q8_0 matrix.
+//! let weights: Vec<f32> = (0..64).map(|i| i as f32 / 64.0).collect();
+//! let mut w = GgufWriter::new();
+//! w.add_metadata("general.architecture", "tiny");
+//! w.add_f32_tensor("w", &[32, 2], GgmlType::Q8_0, &weights)?;
+//! let file = GgufFile::from_bytes(w.to_bytes()?)?; // or GgufFile::open(path)
+//!
+//! assert_eq!(file.get_str("general.architecture"), Some("tiny"));
+//! let m = QMatrix::from_tensor(&file, file.tensor("w").unwrap())?;
+//! let x = vec![1.0f32; 32];
+//! let mut y = vec![0.0f32; 2];
+//! m.matmul(&x, 1, &mut y); // y[r] = dot(row r, x)
+//! assert!((y[0] - weights[..32].iter().sum::<f32>()).abs() < 0.05);
+//! # Ok::<(), gguf::GgufError>(())
+//! ```
 //!
 //! Module map:
 //! - `file` — [`GgufFile`] (open/mmap, metadata lookups, tensor index, tensor bytes)
@@ -8,12 +29,14 @@
 //! - `types` — [`GgmlType`] ids, block sizes and bytes per block.
 //! - `error` — [`GgufError`], the one error type of the crate.
 //! - `writer` — [`GgufWriter`], builds GGUF files (tests and tools).
-//! - `half` — f16/bf16 conversions.
-//! - `blocks` — byte layouts of the quantized block formats.
+//! - `half` — f16/bf16 conversions and the f16 lookup table the kernels use.
+//! - `blocks` — byte layouts of the quantized block formats, sizes checked at
+//!   compile time.
 //! - `dequant` — reference dequantizers (plain scalar code, the ground truth).
-//! - `kernels` — [`QMatrix`]: quantized matmul with run-time SIMD dispatch
-//!   (`kernels::act` quantizes activations, `scalar`/`avx2` hold the dot products).
 //! - `quantize` — reference quantizers f32 → Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K/Q8_K.
+//! - `kernels` — [`QMatrix`]: matmul with the instruction set chosen at run time
+//!   ([`Isa`]); `kernels::act` quantizes activations the way llama.cpp does,
+//!   `kernels::scalar` and `kernels::avx2` hold the dot products.
 //!
 //! Every count, length and offset in a file is checked against the file size before
 //! anything is allocated or sliced, so a damaged or hostile file yields an error,
