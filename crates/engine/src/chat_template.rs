@@ -145,6 +145,7 @@ impl PromptFormat {
         }
     }
 
+    /// Renders with the template, or joins the contents for the plain prompt.
     pub fn render(
         &self,
         messages: &[llm::Message],

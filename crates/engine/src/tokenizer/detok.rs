@@ -18,6 +18,7 @@ pub struct Detokenizer<'t> {
 }
 
 impl<'t> Detokenizer<'t> {
+    /// A decoder at the start of a stream (see also [`Tokenizer::detokenizer`]).
     pub fn new(tokenizer: &'t Tokenizer) -> Detokenizer<'t> {
         Detokenizer {
             tokenizer,

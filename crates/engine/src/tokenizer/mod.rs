@@ -60,13 +60,17 @@ pub enum TokenizerError {
 /// The kind of a token, as stored in `tokenizer.ggml.token_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenType {
+    /// A code outside the known set (or 0): treated like a normal token.
     Undefined,
+    /// An ordinary subword.
     Normal,
+    /// The unknown token (`<unk>`).
     Unknown,
     /// BOS, EOS, turn markers: never produced from plain text, decoded as nothing.
     Control,
     /// Added tokens matched in text before the subword algorithm runs.
     UserDefined,
+    /// Reserved slots the model was not trained on.
     Unused,
     /// `<0xXX>`: one raw byte (SentencePiece byte fallback).
     Byte,
@@ -100,9 +104,11 @@ pub enum ModelKind {
 /// metadata, tests fill it by hand.
 #[derive(Debug, Clone)]
 pub struct TokenizerSpec {
+    /// The subword algorithm.
     pub model: ModelKind,
     /// Only used by [`ModelKind::Bpe`].
     pub pre: PreTokenizer,
+    /// Token texts, indexed by id.
     pub tokens: Vec<String>,
     /// One per token; empty means all zero.
     pub scores: Vec<f32>,
@@ -110,6 +116,7 @@ pub struct TokenizerSpec {
     pub types: Vec<TokenType>,
     /// `left right` rules, best first (BPE only).
     pub merges: Vec<String>,
+    /// Special ids; ones outside the vocabulary are ignored.
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub unk: Option<u32>,
@@ -118,8 +125,11 @@ pub struct TokenizerSpec {
     pub eot: Option<u32>,
     /// End of message (`<|eom_id|>`), when the metadata names it.
     pub eom: Option<u32>,
+    /// Whether `encode(.., add_special = true, ..)` adds BOS / EOS.
     pub add_bos: bool,
     pub add_eos: bool,
+    /// SentencePiece: write a space before text at the start and after each special
+    /// token (Llama 2 yes, Gemma no).
     pub add_space_prefix: bool,
 }
 
@@ -402,18 +412,22 @@ impl Tokenizer {
         self.add_space_prefix
     }
 
+    /// Beginning-of-sequence token, if the model has one.
     pub fn bos(&self) -> Option<u32> {
         self.bos
     }
 
+    /// End-of-sequence token, if the model has one.
     pub fn eos(&self) -> Option<u32> {
         self.eos
     }
 
+    /// The unknown token (byte fallback's last resort), if the model has one.
     pub fn unk(&self) -> Option<u32> {
         self.unk
     }
 
+    /// The padding token, if the model names one.
     pub fn pad(&self) -> Option<u32> {
         self.pad
     }
@@ -441,10 +455,12 @@ impl Tokenizer {
         ids
     }
 
+    /// Number of tokens, which is also the number of logits the model produces.
     pub fn vocab_size(&self) -> usize {
         self.vocab.len()
     }
 
+    /// Which subword algorithm this tokenizer runs.
     pub fn model_kind(&self) -> ModelKind {
         match self.algorithm {
             Algorithm::Spm => ModelKind::Spm,
