@@ -332,3 +332,68 @@ async fn verify_grades_a_proof_k_times() {
     assert_eq!(seen.len(), 1);
     assert!(seen[0].contains("2(2k^2+2k)+1") && seen[0].n == 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_problem_file_runs_every_problem_with_overridden_templates() {
+    let server = ScriptedServer::start(|req| {
+        if req.contains("CUSTOM GRADER") {
+            Reply::text(review("fine", "1"))
+        } else {
+            Reply::text(proof("by parity"))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("problems.jsonl");
+    std::fs::write(
+        &file,
+        "{\"question\": \"Prove A.\", \"problem_idx\": \"A\"}\n{\"problem\": \"Prove B.\", \"problem_idx\": 2}\n",
+    )
+    .unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("verification.md"),
+        "CUSTOM GRADER\n{statement}\n---\n{proof}\nEnd with \\boxed{{score}}.",
+    )
+    .unwrap();
+    let run = dir.path().join("run.sqlite");
+    let (url, run_s) = (server.base_url(), run.to_str().unwrap().to_string());
+    let (file_s, templates_s) = (
+        file.to_str().unwrap().to_string(),
+        templates.to_str().unwrap().to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let mut args = vec![
+            "prove",
+            "--input",
+            &file_s,
+            "--backend",
+            &url,
+            "--run",
+            &run_s,
+            "--json",
+            "--templates",
+            &templates_s,
+        ];
+        let f = small(2, 2, 1, 1);
+        args.extend(f.iter().map(String::as_str));
+        stdout(&run_ok(&args))
+    })
+    .await
+    .unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let idx: Vec<&str> = lines
+        .iter()
+        .map(|o| o["problem_idx"].as_str().unwrap())
+        .collect();
+    assert_eq!(idx, vec!["A", "2"]);
+    assert!(lines.iter().all(|o| o["solved"] == true));
+    let seen = server.requests_seen();
+    assert!(seen
+        .iter()
+        .any(|r| r.contains("CUSTOM GRADER\nProve B.\n---\nby parity")));
+}
