@@ -13,6 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::pretokenize::{PreTokenizer, Splitter};
 use super::vocab::Vocab;
 use super::TokenizerError;
 
@@ -141,22 +142,73 @@ impl Ord for Pair {
     }
 }
 
-/// Encodes one pre-tokenized word, already mapped through the byte-to-char table.
-/// `ignore_merges`: emit the whole word as one token when it is one (Llama 3 rule).
-/// `byte_tokens[b]` is the token of byte `b`'s character, or the unknown token.
-pub(crate) fn encode_word(
-    vocab: &Vocab,
-    merges: &Merges,
-    byte_tokens: &[u32; 256],
-    char_to_byte: &HashMap<char, u8>,
-    word: &str,
+/// Everything byte-level BPE needs besides the vocabulary.
+#[derive(Debug, Clone)]
+pub(crate) struct Bpe {
+    merges: Merges,
+    splitter: Splitter,
+    /// Emit a word that is itself a token whole, without merging (Llama 3 rule).
     ignore_merges: bool,
-    out: &mut Vec<u32>,
-) {
+    table: [char; 256],
+    char_to_byte: HashMap<char, u8>,
+    /// The token of each byte's character, or the unknown token where missing.
+    pub(crate) byte_tokens: [u32; 256],
+}
+
+impl Bpe {
+    pub(crate) fn new(
+        vocab: &Vocab,
+        merges: &[String],
+        pre: PreTokenizer,
+        unk: Option<u32>,
+    ) -> Result<Bpe, TokenizerError> {
+        let table = byte_to_char_table();
+        let mut byte_tokens = [unk.unwrap_or(0); 256];
+        let mut buf = [0u8; 4];
+        for (b, slot) in byte_tokens.iter_mut().enumerate() {
+            if let Some(id) = vocab.find(table[b].encode_utf8(&mut buf).as_bytes()) {
+                *slot = id;
+            }
+        }
+        Ok(Bpe {
+            merges: Merges::new(vocab, merges)?,
+            splitter: Splitter::new(pre)?,
+            ignore_merges: pre.ignores_merges(),
+            table,
+            char_to_byte: char_to_byte_map(),
+            byte_tokens,
+        })
+    }
+
+    /// Encodes a fragment of plain text (no special tokens in it).
+    pub(crate) fn encode(&self, vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
+        let mut mapped = String::new();
+        for word in self.splitter.split(text) {
+            mapped.clear();
+            mapped.extend(word.bytes().map(|b| self.table[b as usize]));
+            encode_word(self, vocab, &mapped, out);
+        }
+    }
+
+    /// The bytes a token text stands for: each character back to its byte.
+    pub(crate) fn text_bytes(&self, text: &str, out: &mut Vec<u8>) {
+        for c in text.chars() {
+            match self.char_to_byte.get(&c) {
+                Some(&b) => out.push(b),
+                // Not a byte character: keep it as text rather than lose it.
+                None => out.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
+            }
+        }
+    }
+}
+
+/// Encodes one pre-tokenized word, already mapped through the byte-to-char table.
+fn encode_word(bpe: &Bpe, vocab: &Vocab, word: &str, out: &mut Vec<u32>) {
+    let (merges, char_to_byte, byte_tokens) = (&bpe.merges, &bpe.char_to_byte, &bpe.byte_tokens);
     if word.is_empty() {
         return;
     }
-    if ignore_merges {
+    if bpe.ignore_merges {
         if let Some(id) = vocab.find(word.as_bytes()) {
             out.push(id);
             return;

@@ -29,7 +29,7 @@ mod special;
 mod spm;
 mod vocab;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub use detok::Detokenizer;
 pub use pretokenize::PreTokenizer;
@@ -138,17 +138,7 @@ pub struct TokenizerSpec {
 enum Algorithm {
     Spm,
     /// Boxed: the tables are large and the SentencePiece case needs none of them.
-    Bpe(Box<BpeState>),
-}
-
-/// What byte-level BPE needs besides the vocabulary.
-#[derive(Debug, Clone)]
-struct BpeState {
-    merges: bpe::Merges,
-    splitter: pretokenize::Splitter,
-    ignore_merges: bool,
-    table: [char; 256],
-    char_to_byte: HashMap<char, u8>,
+    Bpe(Box<bpe::Bpe>),
 }
 
 /// Token texts that end generation wherever they appear (llama.cpp's list).
@@ -237,22 +227,9 @@ impl Tokenizer {
                 (Algorithm::Spm, bytes)
             }
             ModelKind::Bpe => {
-                let table = bpe::byte_to_char_table();
-                let mut bytes = [unk.unwrap_or(0); 256];
-                let mut buf = [0u8; 4];
-                for (b, slot) in bytes.iter_mut().enumerate() {
-                    if let Some(id) = vocab.find(table[b].encode_utf8(&mut buf).as_bytes()) {
-                        *slot = id;
-                    }
-                }
-                let algorithm = Algorithm::Bpe(Box::new(BpeState {
-                    merges: bpe::Merges::new(&vocab, &spec.merges)?,
-                    splitter: pretokenize::Splitter::new(spec.pre)?,
-                    ignore_merges: spec.pre.ignores_merges(),
-                    table,
-                    char_to_byte: bpe::char_to_byte_map(),
-                }));
-                (algorithm, bytes)
+                let b = bpe::Bpe::new(&vocab, &spec.merges, spec.pre, unk)?;
+                let bytes = b.byte_tokens;
+                (Algorithm::Bpe(Box::new(b)), bytes)
             }
         };
 
@@ -298,7 +275,6 @@ impl Tokenizer {
         // SentencePiece adds its space prefix to text at the start and after a special
         // token, as llama.cpp does.
         let mut after_special = true;
-        let mut word_buf = String::new();
         for fragment in self.special.split(&self.vocab, text, parse_special) {
             match fragment {
                 Fragment::Token(id) => {
@@ -314,22 +290,7 @@ impl Tokenizer {
                             self.add_space_prefix && after_special,
                             &mut out,
                         ),
-                        Algorithm::Bpe(bpe_state) => {
-                            let b = bpe_state.as_ref();
-                            for word in b.splitter.split(t) {
-                                word_buf.clear();
-                                word_buf.extend(word.bytes().map(|x| b.table[x as usize]));
-                                bpe::encode_word(
-                                    &self.vocab,
-                                    &b.merges,
-                                    &self.byte_tokens,
-                                    &b.char_to_byte,
-                                    &word_buf,
-                                    b.ignore_merges,
-                                    &mut out,
-                                );
-                            }
-                        }
+                        Algorithm::Bpe(b) => b.encode(&self.vocab, t, &mut out),
                     }
                     after_special = false;
                 }
@@ -496,15 +457,7 @@ fn build_pieces(vocab: &Vocab, algorithm: &Algorithm) -> Pieces {
                 }
             }
             (TokenType::Unknown, Algorithm::Bpe(_)) => buf.extend_from_slice(text.as_bytes()),
-            (_, Algorithm::Bpe(b)) => {
-                for c in text.chars() {
-                    match b.char_to_byte.get(&c) {
-                        Some(&b) => buf.push(b),
-                        // Not a byte character: keep it as text rather than lose it.
-                        None => buf.extend_from_slice(c.encode_utf8(&mut [0u8; 4]).as_bytes()),
-                    }
-                }
-            }
+            (_, Algorithm::Bpe(b)) => b.text_bytes(text, &mut buf),
         }
         pieces.push(&buf);
     }
