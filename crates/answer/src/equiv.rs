@@ -266,8 +266,13 @@ impl Checker<'_> {
         if is_labelled_eq(g) && !is_relation(p) {
             return self.eq(&strip_label(g), p);
         }
-        if is_labelled_eq(p) && !is_relation(g) {
-            return self.eq(g, &strip_label(p));
+        // A predicted equation against a value: the right-hand side is the answer
+        // (`L / 2 = 180180`, `8m - 2m = 6m`). Deliberately one-sided: a gold equation
+        // such as `7 = 11a + c` only reduces when its left side is a label.
+        if let Expr::Rel(RelOp::Eq, _, rhs) = p {
+            if !is_relation(g) && !matches!(g, Expr::List(_) | Expr::Set(_)) {
+                return self.eq(g, rhs);
+            }
         }
         match (g, p) {
             (a, b) if is_setlike(a) && is_setlike(b) => self.set_eq(a, b),

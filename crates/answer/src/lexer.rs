@@ -214,6 +214,8 @@ impl Lexer<'_> {
                 c if c.is_whitespace() || c == '~' => self.i += 1,
                 '0'..='9' => self.number()?,
                 '.' if self.peek(1).is_some_and(|d| d.is_ascii_digit()) => self.number()?,
+                // A full stop that ends a sentence or a displayed line.
+                '.' => self.i += 1,
                 '\\' => self.command()?,
                 c if c.is_ascii_alphabetic() => self.word()?,
                 '(' => self.simple(Tok::LParen)?,
@@ -487,6 +489,21 @@ impl Lexer<'_> {
         }
         if TRANSPARENT.contains(&n) {
             let inner = self.braced_arg()?;
+            // `\mathrm{~km}`, `\mathrm{cm}`: upright words after a value are units.
+            let word = inner.trim_matches(|c: char| c == '~' || c.is_whitespace());
+            let spaced = inner.starts_with(['~', ' ']) || inner.starts_with("\\,");
+            let is_word = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic());
+            if n.starts_with("math")
+                && n != "mathbf"
+                && is_word
+                && (spaced || word.len() >= 2)
+                && matches!(
+                    self.out.last(),
+                    Some(Tok::Num(_) | Tok::RBrace | Tok::RParen)
+                )
+            {
+                return self.push(Tok::Text(word.to_string()));
+            }
             let budget = self.max_tokens.saturating_sub(self.out.len());
             let toks = lex_nested(&inner, budget, self.depth + 1)?;
             // `\mathrm{e}` and `\operatorname{sin}` keep their meaning; longer words
@@ -524,6 +541,7 @@ impl Lexer<'_> {
             "gt" => Tok::Rel(RelOp::Gt),
             "ne" | "neq" => Tok::Rel(RelOp::Ne),
             "approx" | "simeq" | "cong" => Tok::Rel(RelOp::Approx),
+            "equiv" => Tok::Rel(RelOp::Eq),
             "in" => Tok::Rel(RelOp::In),
             "pm" => Tok::Pm,
             "mp" => Tok::Mp,

@@ -669,7 +669,53 @@ impl Parser {
         }
     }
 
+    /// `aligned`, `align`, `eqnarray`, `gather`, ...: a derivation whose last line
+    /// holds the result. The `&` marks are dropped and a line that continues the
+    /// previous one (`& = 210`) keeps only its right-hand side.
+    fn derivation(&mut self, env: &str) -> Result<Expr, ParseError> {
+        let start = self.i;
+        let end = (start..self.t.len())
+            .find(|&k| matches!(&self.t[k], Tok::End(e) if e == env))
+            .ok_or_else(|| ParseError::Expected(format!("\\end{{{env}}}")))?;
+        let mut lines: Vec<Vec<Tok>> = vec![Vec::new()];
+        for t in &self.t[start..end] {
+            match t {
+                Tok::RowSep => lines.push(Vec::new()),
+                Tok::Op('&') => {}
+                other => {
+                    if let Some(l) = lines.last_mut() {
+                        l.push(other.clone());
+                    }
+                }
+            }
+        }
+        self.i = end + 1;
+        let mut last = lines
+            .into_iter()
+            .rev()
+            .find(|l| !l.is_empty())
+            .ok_or(ParseError::Empty)?;
+        if matches!(last.first(), Some(Tok::Rel(_))) {
+            last.remove(0);
+        }
+        let mut sub = Parser {
+            t: last,
+            i: 0,
+            depth: self.depth,
+            abs_depth: 0,
+            limits: self.limits,
+        };
+        let e = sub.top()?;
+        if sub.i < sub.t.len() {
+            return Err(ParseError::Trailing("in a derivation line".into()));
+        }
+        Ok(e)
+    }
+
     fn matrix(&mut self, env: &str) -> Result<Expr, ParseError> {
+        if !env.contains("matrix") && env != "array" {
+            return self.derivation(env);
+        }
         let mut rows: Vec<Vec<Expr>> = Vec::new();
         let mut row: Vec<Expr> = Vec::new();
         loop {
@@ -705,11 +751,6 @@ impl Parser {
         let width = rows[0].len();
         if rows.iter().any(|r| r.len() != width) {
             return Err(ParseError::Unsupported("ragged matrix".into()));
-        }
-        if !env.contains("matrix") && env != "array" {
-            // align/cases environments: keep the last line, the usual place of the result.
-            let last = rows.pop().unwrap_or_default();
-            return last.into_iter().last().ok_or(ParseError::Empty);
         }
         Ok(Expr::Matrix(rows))
     }

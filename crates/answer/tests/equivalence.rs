@@ -69,6 +69,23 @@ fn equations_and_labels() {
 }
 
 #[test]
+fn derivations_and_predicted_equations() {
+    let aligned = "$$\\begin{aligned} 2x - 2 & = 16 \\\\ 2x & = 18 \\\\ x & = 9 \\end{aligned}$$";
+    assert_eq!(eq("$9$", aligned), Some(true));
+    let cont = "$$\\begin{aligned} & = 6^3 - 6 \\\\ & = 210 . \\end{aligned}$$";
+    assert_eq!(eq("$210$", cont), Some(true));
+    assert_eq!(
+        eq("$180180$", "so the least $k$ is $L / 2=180180$."),
+        Some(true)
+    );
+    assert_eq!(eq("$7 = 11a+c$", "$11a+c$"), Some(false));
+    assert_eq!(
+        eq("$\\frac{41}{12}$", "is $\\frac{41}{12} \\mathrm{~km}$."),
+        Some(true)
+    );
+}
+
+#[test]
 fn units_percent_text_and_choices() {
     assert_eq!(eq("$90^\\circ$", "$90$"), Some(true));
     assert_eq!(eq("$28\\%$", "$28$"), Some(true));
