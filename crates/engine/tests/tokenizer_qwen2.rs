@@ -107,3 +107,32 @@ fn every_text_matches_tiktoken() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn real_vocabulary_throughput() {
+    let t = qwen2();
+    // The test texts repeated: the subset vocabulary covers exactly these.
+    let mut one = String::new();
+    for line in data("qwen2-tiktoken.jsonl")
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
+        let row: serde_json::Value = serde_json::from_str(line).expect("row");
+        if !row["parse_special"].as_bool().expect("flag") {
+            one.push_str(row["text"].as_str().expect("text"));
+            one.push('\n');
+        }
+    }
+    let text = one.repeat(1_000_000 / one.len() + 1);
+    let start = std::time::Instant::now();
+    let ids = t.encode(&text, false, false);
+    let secs = start.elapsed().as_secs_f64();
+    let rate = ids.len() as f64 / secs;
+    eprintln!(
+        "Qwen2 BPE: {} bytes into {} tokens in {secs:.3}s = {rate:.0} tokens/s",
+        text.len(),
+        ids.len()
+    );
+    assert_eq!(t.decode(&ids), text);
+    assert!(rate > 100_000.0, "only {rate:.0} tokens/s");
+}
