@@ -8,6 +8,10 @@
 //! - [`sampler`] — temperature, top-k, top-p, min-p, seeded sampling.
 //! - [`generate`] — the engine loop: prompt sharing, batched decoding, stop strings.
 //! - [`backend`] — the engine as an `llm::Llm` backend.
+//!
+//! Quick start: [`LocalLlm::load`] a GGUF file (the default model lives at
+//! [`default_model_path`]) and use it as any `llm::Llm`; or [`load_engine`] and
+//! [`Engine::submit`] token ids directly for streaming and timings.
 
 pub mod backend;
 pub mod chat_template;
@@ -16,3 +20,10 @@ pub mod kv_cache;
 pub mod model;
 pub mod sampler;
 pub mod tokenizer;
+
+pub use backend::{default_model_path, LocalLlm, LocalOptions};
+pub use generate::{
+    load_engine, Engine, EngineError, Event, FinishReason, GenerateOutput, GenerateRequest,
+    LoadOptions, LoadedModel, RequestHandle, SampleOutput, Timings,
+};
+pub use sampler::SamplingParams;

@@ -2,8 +2,9 @@
 //!
 //! Measures, each several times (medians printed): prompt processing tokens/s on a
 //! ~512-token prompt; decode tokens/s of one sequence; aggregate decode tokens/s of 4
-//! and 16 sequences sharing a 128-token prompt (prefilled once). Decoding is greedy, so
-//! every sequence runs the full length and both engines do the same work. With
+//! and 16 sequences sharing a 128-token prompt (prefilled once). Decoding is greedy on
+//! a prose prompt, so both engines do the same work (only an end-of-text token, which
+//! such a prompt makes unlikely, would end one of our sequences early). With
 //! `--reference PYTHON` (a Python with llama-cpp-python, see
 //! scripts/install-bench-reference.sh) the same token ids go to llama.cpp in the same
 //! run, through its low-level batch API with the prompt shared by all sequences, and
@@ -208,7 +209,14 @@ fn run_reference(
         "long_prompt": long_prompt,
         "short_prompt": short_prompt,
     });
-    eprintln!("running llama.cpp with {} ...", python.display());
+    // llama.cpp's OpenMP threads spin while waiting; on a busy machine that costs it
+    // far more than it gains (OMP_WAIT_POLICY=passive avoids it). Say which applied.
+    let policy = std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "unset (spinning)".into());
+    eprintln!(
+        "running llama.cpp with {}, {} threads, OMP_WAIT_POLICY {policy} ...",
+        python.display(),
+        args.threads
+    );
     let mut child = Command::new(python)
         .arg(&script)
         .stdin(Stdio::piped())
