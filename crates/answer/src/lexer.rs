@@ -283,6 +283,15 @@ impl Lexer<'_> {
                     if seen_dot {
                         break;
                     }
+                    // TeX ignores spaces in math: `\mathbf{2 5}` is 25. A mixed number
+                    // `4 4/9` is recognised first.
+                    if self.peek(0) == Some(' ')
+                        && self.peek(1).is_some_and(|d| d.is_ascii_digit())
+                        && !self.mixed_ahead()
+                    {
+                        self.i += 1;
+                        continue;
+                    }
                     let skip = self.thousands_separator_len();
                     if skip == 0 {
                         break;
@@ -297,6 +306,14 @@ impl Lexer<'_> {
             }
         }
         self.push(Tok::Num(s))
+    }
+
+    /// Does ` 4/9` (a mixed-number tail) start at the cursor?
+    fn mixed_ahead(&mut self) -> bool {
+        let save = self.i;
+        let found = self.mixed_tail("0").is_some();
+        self.i = save;
+        found
     }
 
     /// After an integer, ` 4/9` (one space, a proper fraction of integers, then no
@@ -496,11 +513,12 @@ impl Lexer<'_> {
             if n.starts_with("math")
                 && n != "mathbf"
                 && is_word
-                && (spaced || word.len() >= 2)
-                && matches!(
-                    self.out.last(),
-                    Some(Tok::Num(_) | Tok::RBrace | Tok::RParen)
-                )
+                && (((spaced || word.len() >= 2)
+                    && matches!(
+                        self.out.last(),
+                        Some(Tok::Num(_) | Tok::RBrace | Tok::RParen)
+                    ))
+                    || matches!(self.out.as_slice(), [.., Tok::Text(_), Tok::Op('/' | '*')]))
             {
                 return self.push(Tok::Text(word.to_string()));
             }
@@ -542,6 +560,7 @@ impl Lexer<'_> {
             "ne" | "neq" => Tok::Rel(RelOp::Ne),
             "approx" | "simeq" | "cong" => Tok::Rel(RelOp::Approx),
             "equiv" => Tok::Rel(RelOp::Eq),
+            "doteq" | "fallingdotseq" | "thickapprox" => Tok::Rel(RelOp::Approx),
             "in" => Tok::Rel(RelOp::In),
             "pm" => Tok::Pm,
             "mp" => Tok::Mp,

@@ -387,6 +387,13 @@ impl Parser {
                     // unit exponent such as the `^2` of `cm^2`.
                     self.i += 1;
                     self.skip_unit_power();
+                    // Compound units: `km / h`, `m \cdot s`.
+                    while matches!(self.peek(), Some(Tok::Op('/' | '*')))
+                        && matches!(self.peek_at(1), Some(Tok::Text(_)))
+                    {
+                        self.i += 2;
+                        self.skip_unit_power();
+                    }
                 }
                 Some(Tok::Percent) => {
                     self.i += 1;

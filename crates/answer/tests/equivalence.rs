@@ -86,6 +86,21 @@ fn derivations_and_predicted_equations() {
 }
 
 #[test]
+fn tex_spacing_inside_numbers_and_compound_units() {
+    assert_eq!(eq("$25$", "the value is $\\mathbf{2 5}$."), Some(true));
+    assert_eq!(
+        eq(
+            "$\\frac{600}{7}$",
+            "at $\\frac{600}{7} \\mathrm{~km} / \\mathrm{h}$."
+        ),
+        Some(true)
+    );
+    assert_eq!(eq("$4.2\\%$", "$r \\doteq 4.2 \\%$"), Some(true));
+    assert_eq!(eq("$1,2,3$", "so $(x, y, z)=(1,2,3)$."), Some(true));
+    assert_eq!(eq("$1,2,3$", "so $(x, y, z)=(1,3,2)$."), Some(false));
+}
+
+#[test]
 fn units_percent_text_and_choices() {
     assert_eq!(eq("$90^\\circ$", "$90$"), Some(true));
     assert_eq!(eq("$28\\%$", "$28$"), Some(true));
