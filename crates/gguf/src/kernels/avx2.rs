@@ -104,9 +104,35 @@ fn common_len<W, A, const R: usize, const C: usize>(w: &[&[W]; R], a: &[&[A]; C]
     a.iter().map(|a| a.len()).min().unwrap_or(0).min(n)
 }
 
-/// `R` weight rows against `C` activation vectors, 32-value blocks. Each weight block
-/// is decoded once and used for all `C` vectors; the `R * C` accumulators are
-/// independent, which keeps the FMA pipeline busy.
+/// Adds block `i`'s products for `R` rows and `C` vectors into `acc`. Each weight
+/// block is decoded once and used for all `C` vectors.
+#[inline(always)]
+unsafe fn step_q32<B: Block32, const R: usize, const C: usize>(
+    w: &[&[B]; R],
+    a: &[&[ActQ8_0]; C],
+    i: usize,
+    t: &F16Table,
+    acc: &mut [[__m256; C]; R],
+) {
+    let mut ys = [_mm256_setzero_si256(); C];
+    for c in 0..C {
+        ys[c] = load(&a[c][i].qs);
+    }
+    for r in 0..R {
+        let (x, dw) = w[r][i].decode(t);
+        let ax = _mm256_sign_epi8(x, x);
+        for c in 0..C {
+            let sy = _mm256_sign_epi8(ys[c], x);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+            let d = _mm256_set1_ps(dw * a[c][i].d);
+            acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][c]);
+        }
+    }
+}
+
+/// `R` weight rows against `C` activation vectors, 32-value blocks. Blocks go in
+/// pairs into two sets of accumulators: with one row and one vector a single set
+/// would chain every block on the previous FMA's latency.
 #[inline(always)]
 unsafe fn tile_q32<B: Block32, const R: usize, const C: usize>(
     w: [&[B]; R],
@@ -114,24 +140,23 @@ unsafe fn tile_q32<B: Block32, const R: usize, const C: usize>(
 ) -> [[f32; C]; R] {
     let n = common_len(&w, &a);
     let t = crate::half::f16_table();
-    let mut acc = [[_mm256_setzero_ps(); C]; R];
-    for i in 0..n {
-        let mut ys = [_mm256_setzero_si256(); C];
+    let mut even = [[_mm256_setzero_ps(); C]; R];
+    let mut odd = [[_mm256_setzero_ps(); C]; R];
+    let mut i = 0;
+    while i + 2 <= n {
+        step_q32(&w, &a, i, t, &mut even);
+        step_q32(&w, &a, i + 1, t, &mut odd);
+        i += 2;
+    }
+    if i < n {
+        step_q32(&w, &a, i, t, &mut even);
+    }
+    for r in 0..R {
         for c in 0..C {
-            ys[c] = load(&a[c][i].qs);
-        }
-        for r in 0..R {
-            let (x, dw) = w[r][i].decode(t);
-            let ax = _mm256_sign_epi8(x, x);
-            for c in 0..C {
-                let sy = _mm256_sign_epi8(ys[c], x);
-                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
-                let d = _mm256_set1_ps(dw * a[c][i].d);
-                acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][c]);
-            }
+            even[r][c] = _mm256_add_ps(even[r][c], odd[r][c]);
         }
     }
-    finish(&acc, &[[0.0; C]; R])
+    finish(&even, &[[0.0; C]; R])
 }
 
 /// The Q4_K and Q5_K layouts: 4-bit codes in `qs`, 6-bit scales and mins, and for
