@@ -59,14 +59,16 @@ fn parse_match_types(v: &Value) -> Result<Vec<String>, String> {
     Ok(items)
 }
 
-/// `latex` and `expr` are the known extraction targets; at least one is needed.
+/// `latex`, `expr` and `choice` are the known extraction targets; one is needed.
 pub fn validate_match_types(items: &[String]) -> Result<(), String> {
     if items.is_empty() {
         return Err("match_types is empty".into());
     }
     for m in items {
-        if m != "latex" && m != "expr" {
-            return Err(format!("unknown match type {m:?} (expected latex or expr)"));
+        if !matches!(m.as_str(), "latex" | "expr" | "choice") {
+            return Err(format!(
+                "unknown match type {m:?} (expected latex, expr or choice)"
+            ));
         }
     }
     Ok(())

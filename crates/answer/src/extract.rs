@@ -18,6 +18,8 @@ pub struct ExtractOptions {
     pub latex: bool,
     /// Plain numbers and arithmetic in prose.
     pub expr: bool,
+    /// Multiple-choice letters A-E: "the answer is (C)", "Answer: B", "**D**".
+    pub choice: bool,
     pub boxed_priority: u32,
     /// Longer texts are cut to their last `max_len` characters.
     pub max_len: usize,
@@ -28,6 +30,7 @@ impl Default for ExtractOptions {
         ExtractOptions {
             latex: true,
             expr: true,
+            choice: false,
             boxed_priority: 0,
             max_len: 100_000,
         }
@@ -43,6 +46,8 @@ pub enum Source {
     Number,
     /// The whole (short) text.
     Whole,
+    /// A multiple-choice letter.
+    Choice,
 }
 
 /// One piece of an answer; several pieces (`\boxed{1} and \boxed{2}`) form a list.
@@ -99,6 +104,9 @@ pub fn extract(text: &str, opts: &ExtractOptions) -> Vec<Extracted> {
     }
     if opts.latex && opts.expr {
         whole(s, &mut out);
+    }
+    if opts.choice {
+        choices(s, &mut out);
     }
     out.sort_by(|a, b| {
         a.priority
@@ -286,6 +294,49 @@ fn whole(s: &[char], out: &mut Vec<Extracted>) {
         start: 0,
         end: s.len(),
     });
+}
+
+/// A letter A-E standing alone (optionally in parentheses or bold) after an answer
+/// phrase, or a text that is just such a letter. Unanchored letters in prose are
+/// ignored: "A" is also a word.
+fn choices(s: &[char], out: &mut Vec<Extracted>) {
+    let text: String = s.iter().collect();
+    let bare = text
+        .trim()
+        .trim_matches(|c: char| c == '*' || c == '(' || c == ')' || c == '.');
+    if bare.len() == 1 && bare.chars().all(|c| ('A'..='E').contains(&c)) {
+        out.push(choice_at(bare, 0, s.len(), 240));
+    }
+    for i in 0..s.len() {
+        if !('A'..='E').contains(&s[i]) {
+            continue;
+        }
+        let before_ok = i == 0 || matches!(s[i - 1], ' ' | '(' | '*' | '\n' | ':');
+        let after_ok = s
+            .get(i + 1)
+            .is_none_or(|c| matches!(c, ')' | '*' | '.' | ',' | ':' | ' ' | '\n'));
+        if !before_ok || !after_ok || (i > 0 && s[i - 1].is_alphanumeric()) {
+            continue;
+        }
+        let priority = match anchor_priority(s, i, i + 1) {
+            p if p <= 200 => p,
+            _ => continue,
+        };
+        out.push(choice_at(&s[i].to_string(), i, i + 1, priority));
+    }
+}
+
+fn choice_at(letter: &str, start: usize, end: usize, priority: u32) -> Extracted {
+    Extracted {
+        parts: vec![Part {
+            text: format!("\\text{{{letter}}}"),
+            percent: false,
+        }],
+        source: Source::Choice,
+        priority,
+        start,
+        end,
+    }
 }
 
 /// One math span: start, end (after the closing delimiter) and content.
@@ -788,6 +839,21 @@ mod tests {
         assert_eq!(first("Final Answer: The largest $n$ is 34."), "34");
         assert_eq!(first("the number is 10 which is 1,000.99€"), "1000.99");
         assert_eq!(first("so 3 + 4\n#### 7"), "7");
+    }
+
+    #[test]
+    fn choice_letters_after_an_answer_phrase() {
+        let opts = ExtractOptions {
+            choice: true,
+            ..ExtractOptions::default()
+        };
+        let first = |t: &str| extract(t, &opts).first().map(|e| e.text());
+        assert_eq!(
+            first("A long story. The answer is (C)."),
+            Some("\\text{C}".into())
+        );
+        assert_eq!(first("**B**"), Some("\\text{B}".into()));
+        assert_eq!(first("A cat sat."), None);
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub struct Options {
     /// (a relation in the gold answer may always equal an interval).
     pub allow_set_relation_comp: bool,
     /// Extraction targets: `latex` (math spans, `\boxed{}`), `expr` (plain numbers and
-    /// expressions in prose).
+    /// expressions in prose), `choice` (multiple-choice letters A-E after an answer
+    /// phrase).
     pub match_types: Vec<String>,
     /// Priority of `\boxed{}` among extraction patterns (0 = highest; "final answer is"
     /// patterns are 0 and 50, bare math spans 300).
@@ -39,6 +40,7 @@ impl Options {
         ExtractOptions {
             latex: self.match_types.iter().any(|m| m == "latex"),
             expr: self.match_types.iter().any(|m| m == "expr"),
+            choice: self.match_types.iter().any(|m| m == "choice"),
             boxed_priority: self.boxed_priority,
             ..ExtractOptions::default()
         }

@@ -111,6 +111,26 @@ fn units_percent_text_and_choices() {
 }
 
 #[test]
+fn multiple_choice_letters_when_enabled() {
+    let with_choice = Options {
+        match_types: vec!["latex".into(), "expr".into(), "choice".into()],
+        ..Options::default()
+    };
+    let v = check(
+        "C",
+        "Comparing all options, the answer is (C).",
+        &with_choice,
+    );
+    assert_eq!(v.equivalent, Some(true));
+    let v = check(
+        "C",
+        "Comparing all options, the answer is (D).",
+        &with_choice,
+    );
+    assert_eq!(v.equivalent, Some(false));
+}
+
+#[test]
 fn matrices() {
     let m = "$\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}$";
     assert_eq!(

@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long)]
     allow_set_relation_comp: bool,
     /// Where answers are looked for: `latex` (math spans and boxes), `expr` (plain
-    /// numbers and arithmetic in prose).
+    /// numbers and arithmetic in prose), `choice` (letters A-E after an answer phrase).
     #[arg(long, value_delimiter = ',', default_value = "latex,expr")]
     match_types: Vec<String>,
 }
