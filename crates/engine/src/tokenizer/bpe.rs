@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::pretokenize::{PreTokenizer, Splitter};
 use super::vocab::Vocab;
@@ -45,11 +46,36 @@ pub(crate) fn char_to_byte_map() -> HashMap<char, u8> {
         .collect()
 }
 
+/// A hasher for the merge table's integer keys: the default SipHash is built to resist
+/// crafted keys, which interned ids are not, and costs several times more per lookup.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Multiply-rotate mixing, as in rustc's FxHasher.
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// The merge rules, keyed by interned symbol numbers.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Merges {
     /// (left, right) → (rank, merged symbol).
-    rules: HashMap<(u32, u32), (u32, u32)>,
+    rules: IdMap<(u32, u32), (u32, u32)>,
     /// Interned strings that are not tokens; numbered from the vocabulary size up.
     extra: HashMap<String, u32>,
 }
@@ -58,7 +84,7 @@ impl Merges {
     /// Parses rules written `left right`, in rank order (first = merged first).
     pub(crate) fn new(vocab: &Vocab, lines: &[String]) -> Result<Merges, TokenizerError> {
         let mut m = Merges {
-            rules: HashMap::with_capacity(lines.len()),
+            rules: IdMap::with_capacity_and_hasher(lines.len(), Default::default()),
             extra: HashMap::new(),
         };
         for (rank, line) in lines.iter().enumerate() {
