@@ -4,9 +4,10 @@
 //! A variant is a list of expressions applied in turn, as in llama.cpp: each one
 //! splits every current piece into its matches and the text between them (which is
 //! kept as pieces of its own). The expressions are those of the models' own
-//! `tokenizer.json` files, with case-insensitive groups spelled out. Several use
-//! look-ahead (`\s+(?!\S)`: a run of spaces gives its last space to the next word),
-//! which is why `fancy-regex` runs them.
+//! `tokenizer.json` files, with case-insensitive groups spelled out. Several end in a
+//! look-ahead (`\s+(?!\S)`: a run of spaces gives its last space to the next word);
+//! those run on the linear-time `regex` engine with the look-ahead's effect restored
+//! by hand, the rest on `fancy-regex`.
 
 use fancy_regex::Regex;
 
