@@ -36,9 +36,20 @@ fn reference(m: &QMatrix, xs: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn check(dtype: GgmlType, data: &[u8], rows: usize, cols: usize, seed: u64) {
+    check_batches(dtype, data, rows, cols, seed, &[1, 3, 5, 8]);
+}
+
+fn check_batches(
+    dtype: GgmlType,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    seed: u64,
+    batches: &[usize],
+) {
     let m = QMatrix::new(dtype, rows, cols, data).unwrap();
     let mut rng = Lcg(seed);
-    for batch in [1, 3, 5, 8] {
+    for &batch in batches {
         let xs = rng.vec(batch * cols);
         let (want, mag) = reference(&m, &xs, batch);
         let mut fast = vec![f32::NAN; batch * rows];
@@ -149,4 +160,15 @@ fn shapes_are_validated() {
     let mut row = vec![1f32; 64];
     m.dequantize_row(1, &mut row);
     assert!(row.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn long_rows_and_large_batches_are_blocked() {
+    // 8192-value rows make each quantized vector ~9 KiB, so a batch of 10 runs as
+    // blocks of 4, 4 and 2 vectors against every row.
+    let (rows, cols) = (24, 8192);
+    for t in [GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F32] {
+        let w = Lcg(21).vec(rows * cols);
+        check_batches(t, &quantize(t, &w).unwrap(), rows, cols, 4, &[10]);
+    }
 }

@@ -260,6 +260,7 @@ impl<'a> QMatrix<'a> {
     ) {
         let chunk = chunk_rows(self.rows, self.data.len() * batch);
         let act = |b: usize| &acts[b * stride..(b + 1) * stride];
+        let per_block = vectors_per_block(stride * std::mem::size_of::<A>());
         let work = |(ci, o): (usize, &mut [f32])| {
             let first = ci * chunk;
             if batch == 1 {
@@ -268,16 +269,22 @@ impl<'a> QMatrix<'a> {
                 }
                 return;
             }
-            for (i, ob) in o.chunks_mut(batch).enumerate() {
-                let row = self.row_data(first + i);
-                let mut quads = ob.chunks_exact_mut(4);
-                for (q, o4) in (&mut quads).enumerate() {
-                    let b = 4 * q;
-                    o4.copy_from_slice(&k.batch4(row, [b, b + 1, b + 2, b + 3].map(act)));
-                }
-                let done = batch / 4 * 4;
-                for (j, v) in quads.into_remainder().iter_mut().enumerate() {
-                    *v = k.one(row, act(done + j));
+            // Vectors go in blocks small enough to stay in cache while every row
+            // of this chunk passes over them; the chunk's rows (a few hundred KiB
+            // at most) stay in L2 from one block of vectors to the next.
+            for b0 in (0..batch).step_by(per_block) {
+                let b1 = (b0 + per_block).min(batch);
+                for (i, ob) in o.chunks_mut(batch).enumerate() {
+                    let row = self.row_data(first + i);
+                    let mut quads = ob[b0..b1].chunks_exact_mut(4);
+                    for (q, o4) in (&mut quads).enumerate() {
+                        let b = b0 + 4 * q;
+                        o4.copy_from_slice(&k.batch4(row, [b, b + 1, b + 2, b + 3].map(act)));
+                    }
+                    let done = b0 + (b1 - b0) / 4 * 4;
+                    for (j, v) in quads.into_remainder().iter_mut().enumerate() {
+                        *v = k.one(row, act(done + j));
+                    }
                 }
             }
         };
@@ -330,6 +337,13 @@ fn kernel_supported(t: GgmlType) -> bool {
             | Q6_K
             | Q8_K
     )
+}
+
+/// How many activation vectors of `bytes` each to run against a chunk of rows at
+/// once: about 64 KiB of them, a multiple of four (the batch kernel's width).
+fn vectors_per_block(bytes: usize) -> usize {
+    const TARGET: usize = 64 * 1024;
+    (TARGET / bytes.max(1) / 4 * 4).max(4)
 }
 
 /// Rows per work item: enough items to balance the threads, but a matrix under
