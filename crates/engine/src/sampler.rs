@@ -143,17 +143,19 @@ impl Rng {
     }
 }
 
-/// Below this log-ratio to the best token a token's probability (< 4e-18 of the best)
-/// cannot change a draw even summed over a 262k vocabulary, so it is dropped before the
-/// sort that top-k and top-p need; that keeps sampling cheap on large vocabularies.
-const NEGLIGIBLE_LOG_RATIO: f32 = -40.0;
+/// Below this weight relative to the best token (e^-40) a token cannot change a draw
+/// even summed over a 262k vocabulary, so it is dropped before the selection that
+/// top-k and top-p need; that keeps truncated sampling cheap on large vocabularies.
+const NEGLIGIBLE_WEIGHT: f32 = 4.25e-18;
 
 /// Draws tokens for one sequence with its own random stream.
 #[derive(Debug, Clone)]
 pub struct Sampler {
     params: SamplingParams,
     rng: Rng,
-    /// Reused candidate buffer: (token, scaled logit).
+    /// Reused buffers: every token's weight, and (token, weight) of the candidates
+    /// left for truncation.
+    weights: Vec<f32>,
     candidates: Vec<(u32, f32)>,
 }
 
@@ -162,6 +164,7 @@ impl Sampler {
         Sampler {
             params,
             rng: Rng::new(seed),
+            weights: Vec::new(),
             candidates: Vec::new(),
         }
     }
@@ -189,30 +192,40 @@ impl Sampler {
 
     fn draw(&mut self, logits: &[f32], max: f32) -> u32 {
         let inv_t = 1.0 / self.params.temperature;
+        // Every token's weight relative to the best one, exp((l - max) / t): the best
+        // weighs 1 and no later step needs another exponential. One dense pass the
+        // compiler vectorizes; a NaN logit gets a weight too small to ever be drawn.
+        let weights = &mut self.weights;
+        weights.clear();
+        weights.extend(logits.iter().map(|&l| fast_exp((l - max) * inv_t)));
+        let p = self.params;
+        let truncates = (p.top_k > 0 && p.top_k < weights.len()) || p.top_p < 1.0 || p.min_p > 0.0;
+        if !truncates {
+            let target = self.rng.next_f64() * sum(weights);
+            return pick(weights, target);
+        }
         let candidates = &mut self.candidates;
         candidates.clear();
-        for (i, &l) in logits.iter().enumerate() {
-            let scaled = (l - max) * inv_t;
-            // NaN compares false, so corrupt logits never become candidates.
-            if scaled >= NEGLIGIBLE_LOG_RATIO {
-                candidates.push((i as u32, scaled));
-            }
+        candidates.extend(
+            weights
+                .iter()
+                .enumerate()
+                .filter(|&(_, &w)| w >= NEGLIGIBLE_WEIGHT)
+                .map(|(i, &w)| (i as u32, w)),
+        );
+        // The argmax itself weighs 1, so there is always at least one candidate.
+        truncate_top_k(candidates, p.top_k);
+        if p.top_p < 1.0 {
+            truncate_top_p(candidates, p.top_p);
         }
-        // The argmax itself scales to 0, so there is always at least one candidate.
-        truncate_top_k(candidates, self.params.top_k);
-        let top_p = self.params.top_p;
-        if top_p < 1.0 {
-            truncate_top_p(candidates, top_p);
+        if p.min_p > 0.0 {
+            // Weights are p_i / p_max already.
+            candidates.retain(|&(_, w)| w >= p.min_p);
         }
-        if self.params.min_p > 0.0 {
-            // Relative to the best token (scaled logit 0): p_i / p_max = exp(scaled_i).
-            let threshold = self.params.min_p.ln();
-            candidates.retain(|&(_, s)| s >= threshold);
-        }
-        let total: f64 = candidates.iter().map(|&(_, s)| (s as f64).exp()).sum();
+        let total: f64 = candidates.iter().map(|&(_, w)| w as f64).sum();
         let mut target = self.rng.next_f64() * total;
-        for &(id, s) in candidates.iter() {
-            target -= (s as f64).exp();
+        for &(id, w) in candidates.iter() {
+            target -= w as f64;
             if target < 0.0 {
                 return id;
             }
@@ -222,7 +235,41 @@ impl Sampler {
     }
 }
 
-/// Keep the `k` best candidates (all when `k` is 0 or not smaller than the set).
+/// Sum of weights, over eight lanes so the loop vectorizes.
+fn sum(weights: &[f32]) -> f64 {
+    let mut lanes = [0f32; 8];
+    let chunks = weights.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &w) in lanes.iter_mut().zip(chunk) {
+            *lane += w;
+        }
+    }
+    lanes.iter().chain(tail).map(|&x| x as f64).sum()
+}
+
+/// The token where the running sum of weights passes `target`: whole blocks are
+/// skipped by their (vectorized) sums, then one block is walked.
+fn pick(weights: &[f32], mut target: f64) -> u32 {
+    const BLOCK: usize = 1024;
+    for (b, block) in weights.chunks(BLOCK).enumerate() {
+        let mass = sum(block);
+        if target >= mass {
+            target -= mass;
+            continue;
+        }
+        for (i, &w) in block.iter().enumerate() {
+            target -= w as f64;
+            if target < 0.0 {
+                return (b * BLOCK + i) as u32;
+            }
+        }
+    }
+    // Rounding left a sliver: it belongs to the last token with any weight.
+    weights.iter().rposition(|&w| w > 0.0).unwrap_or(0) as u32
+}
+
+/// Keep the `k` heaviest candidates (all when `k` is 0 or not smaller than the set).
 fn truncate_top_k(candidates: &mut Vec<(u32, f32)>, k: usize) {
     if k == 0 || k >= candidates.len() {
         return;
@@ -231,21 +278,60 @@ fn truncate_top_k(candidates: &mut Vec<(u32, f32)>, k: usize) {
     candidates.truncate(k);
 }
 
-/// Keep the smallest prefix of the best candidates whose probability mass reaches `p`.
+/// Keep the smallest prefix of the heaviest candidates whose mass reaches `p`.
+///
+/// Sorting a whole 262k vocabulary costs milliseconds per token, yet the nucleus is
+/// usually a few dozen tokens. So the heaviest `k` are selected in linear time and only
+/// they are sorted, with `k` growing fourfold until their mass reaches the goal.
 fn truncate_top_p(candidates: &mut Vec<(u32, f32)>, p: f32) {
-    candidates.sort_unstable_by(by_score_desc);
-    let total: f64 = candidates.iter().map(|&(_, s)| (s as f64).exp()).sum();
+    let total: f64 = candidates.iter().map(|&(_, w)| w as f64).sum();
     let goal = p as f64 * total;
-    let mut mass = 0.0;
-    let mut keep = candidates.len();
-    for (i, &(_, s)) in candidates.iter().enumerate() {
-        mass += (s as f64).exp();
-        if mass >= goal {
-            keep = i + 1;
-            break;
+    let mut k = 64.min(candidates.len());
+    loop {
+        if k < candidates.len() {
+            candidates.select_nth_unstable_by(k - 1, by_score_desc);
         }
+        candidates[..k].sort_unstable_by(by_score_desc);
+        let mut mass = 0.0;
+        for i in 0..k {
+            mass += candidates[i].1 as f64;
+            if mass >= goal {
+                candidates.truncate(i + 1);
+                return;
+            }
+        }
+        if k == candidates.len() {
+            return; // rounding kept the goal out of reach: keep everything
+        }
+        k = (k * 4).min(candidates.len());
     }
-    candidates.truncate(keep);
+}
+
+/// exp(x) for x <= 0 — relative error about 2e-7 near 0, growing to a few 1e-6 at -87
+/// from rounding x·log2(e) to f32, far below what sampling can notice — in a form the compiler turns
+/// into vector instructions. std's exp is a library call per element, which made the
+/// sampler's pass over a 262k vocabulary cost more than a millisecond.
+#[inline]
+fn fast_exp(x: f32) -> f32 {
+    // exp(x) = 2^t with t = x·log2(e), split as 2^n · 2^f, n integer, |f| <= 1/2.
+    // Below -87 the result is under f32's normal range: clamp (NaN also lands here).
+    let t = x.max(-87.0) * std::f32::consts::LOG2_E;
+    // Round to nearest by the float magic-number trick (vectorizes, unlike round()).
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let shifted = t + MAGIC;
+    let n = shifted - MAGIC;
+    let f = t - n;
+    // The low mantissa bits of `shifted` hold n itself: integer operations only, which
+    // vectorize where a float-to-int cast does not.
+    let n_int = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
+    // Taylor series of 2^f = e^(f ln 2) to degree 6.
+    let p = 1.0
+        + f * (0.693_147_2
+            + f * (0.240_226_5
+                + f * (0.055_504_11
+                    + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
+    p * scale
 }
 
 /// Higher score first; ties by lower token id so results do not depend on sort internals.
@@ -255,26 +341,40 @@ fn by_score_desc(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
 
 /// Index and value of the largest finite-or-infinite, non-NaN logit (first on ties).
 pub fn argmax(logits: &[f32]) -> Option<(u32, f32)> {
-    let mut best: Option<(u32, f32)> = None;
-    for (i, &l) in logits.iter().enumerate() {
-        if l.is_nan() {
-            continue;
-        }
-        match best {
-            Some((_, b)) if l <= b => {}
-            _ => best = Some((i as u32, l)),
+    // First the maximum, over eight lanes so the loop vectorizes (`f32::max` skips
+    // NaN), then the first position holding it.
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = logits.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &l) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(l);
         }
     }
-    best.filter(|&(_, v)| v > f32::NEG_INFINITY)
+    let max = lanes
+        .iter()
+        .chain(tail)
+        .fold(f32::NEG_INFINITY, |m, &l| m.max(l));
+    if max == f32::NEG_INFINITY {
+        return None;
+    }
+    let index = logits.iter().position(|&l| l == max)?;
+    Some((index as u32, max))
 }
 
 /// log softmax(logits)[index], given the maximum logit for numerical stability.
 fn log_softmax_at(logits: &[f32], max: f32, index: usize) -> f32 {
-    let sum: f64 = logits
-        .iter()
-        .filter(|l| !l.is_nan())
-        .map(|&l| ((l - max) as f64).exp())
-        .sum();
+    // Eight running sums let the loop vectorize; NaN logits add (almost) nothing.
+    let mut lanes = [0f32; 8];
+    let chunks = logits.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &l) in lanes.iter_mut().zip(chunk) {
+            *lane += fast_exp(l - max);
+        }
+    }
+    let mut sum: f64 = lanes.iter().map(|&x| x as f64).sum();
+    sum += tail.iter().map(|&l| fast_exp(l - max) as f64).sum::<f64>();
     let value = logits.get(index).copied().unwrap_or(f32::NEG_INFINITY);
     ((value - max) as f64 - sum.ln()) as f32
 }
@@ -418,6 +518,34 @@ mod tests {
         assert!(params(1.0, 0, 0.0, 0.0).validate().is_err());
         assert!(params(1.0, 0, 1.0, 1.5).validate().is_err());
         assert!(params(0.7, 40, 0.95, 0.05).validate().is_ok());
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut x = -87.0f32;
+        while x <= 0.0 {
+            let (fast, exact) = (fast_exp(x) as f64, (x as f64).exp());
+            // Rounding x·log2(e) to f32 costs relative precision in proportion to |x|.
+            let tol = (1e-6 + 5e-8 * x.abs() as f64) * exact;
+            assert!((fast - exact).abs() <= tol, "exp({x}): {fast} vs {exact}");
+            x += 0.0137;
+        }
+        assert_eq!(fast_exp(0.0), 1.0);
+        assert!(fast_exp(f32::NEG_INFINITY) < 1e-37);
+    }
+
+    #[test]
+    fn top_p_on_a_large_vocabulary_keeps_the_nucleus() {
+        // 1000 tokens: ten strong ones share 90% of the mass, the rest the remaining 10%.
+        let mut logits = vec![0f32; 1000];
+        for l in logits.iter_mut().take(10) {
+            *l = (0.09f32 / (0.1 / 990.0)).ln();
+        }
+        let h = histogram(params(1.0, 0, 0.85, 0.0), &logits, 5_000, 3);
+        assert_eq!(h[10..].iter().sum::<f64>(), 0.0);
+        // Reaching 0.95 needs the strong ten and about half the weak mass.
+        let h = histogram(params(1.0, 0, 0.95, 0.0), &logits, 5_000, 3);
+        assert!(h[10..].iter().sum::<f64>() > 0.0);
     }
 
     #[test]
