@@ -35,6 +35,12 @@ pub fn line_options(obj: &Map<String, Value>, base: &Options) -> Result<Options,
                 .as_bool()
                 .ok_or("allow_set_relation_comp must be true or false")?;
         }
+        if let Some(v) = scope.get("boxed_priority").filter(|v| !v.is_null()) {
+            let p = v
+                .as_u64()
+                .ok_or("boxed_priority must be a non-negative integer")?;
+            o.boxed_priority = p.min(1000) as u32;
+        }
         if let Some(v) = scope.get("match_types").filter(|v| !v.is_null()) {
             o.match_types = parse_match_types(v)?;
         }

@@ -305,7 +305,52 @@ impl Lexer<'_> {
                 return self.push(t);
             }
         }
+        if let Some(exp) = self.exponent_suffix() {
+            // `1.2e-3` is `(1.2 * 10^{-3})`.
+            for t in [
+                Tok::LParen,
+                Tok::Num(s),
+                Tok::Op('*'),
+                Tok::Num("10".into()),
+            ] {
+                self.push(t)?;
+            }
+            self.push(Tok::Op('^'))?;
+            self.push(Tok::LBrace)?;
+            if let Some(digits) = exp.strip_prefix('-') {
+                self.push(Tok::Op('-'))?;
+                self.push(Tok::Num(digits.to_string()))?;
+            } else {
+                self.push(Tok::Num(exp.trim_start_matches('+').to_string()))?;
+            }
+            self.push(Tok::RBrace)?;
+            return self.push(Tok::RParen);
+        }
         self.push(Tok::Num(s))
+    }
+
+    /// Scientific notation after a mantissa: `e5`, `E-3`, `e+10`, not followed by a
+    /// letter (so `2e` and `3ex` stay products).
+    fn exponent_suffix(&mut self) -> Option<String> {
+        if !matches!(self.peek(0), Some('e' | 'E')) {
+            return None;
+        }
+        let mut k = self.i + 1;
+        let mut exp = String::new();
+        if let Some(sign @ ('+' | '-')) = self.s.get(k).copied() {
+            exp.push(sign);
+            k += 1;
+        }
+        let start = k;
+        while self.s.get(k).is_some_and(|c| c.is_ascii_digit()) {
+            exp.push(self.s[k]);
+            k += 1;
+        }
+        if k == start || k - start > 6 || self.s.get(k).is_some_and(|c| c.is_alphabetic()) {
+            return None;
+        }
+        self.i = k;
+        Some(exp)
     }
 
     /// Does ` 4/9` (a mixed-number tail) start at the cursor?

@@ -15,6 +15,9 @@ fn numbers_in_any_notation() {
     assert_eq!(eq("$4$", "The answer is 4 4/9."), Some(false));
     assert_eq!(eq("$2516_8$", "$2516_{8}$"), Some(true));
     assert_eq!(eq("$12000$", "$1.2 \\times 10^{4}$"), Some(true));
+    assert_eq!(eq("$12000$", "1.2e4"), Some(true));
+    assert_eq!(eq("$0.0012$", "$1.2E-3$"), Some(true));
+    assert_eq!(eq("$2e$", "$2e$"), Some(true));
     assert_eq!(eq("$3$", "$3.0001$"), Some(false));
     assert_eq!(eq("$\\frac{1}{3}$", "$0.333333$"), Some(true));
     assert_eq!(eq("$2$", "$3$"), Some(false));

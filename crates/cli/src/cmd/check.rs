@@ -42,6 +42,10 @@ pub struct Args {
     /// numbers and arithmetic in prose), `choice` (letters A-E after an answer phrase).
     #[arg(long, value_delimiter = ',', default_value = "latex,expr")]
     match_types: Vec<String>,
+    /// Rank of `\boxed{}` among answer patterns: 0 = with "final answer is ... I hope"
+    /// (first), 50 = with "final answer ... is", 300 = with bare math spans.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    boxed_priority: u32,
 }
 
 impl Args {
@@ -52,7 +56,7 @@ impl Args {
             strict: !self.no_strict,
             allow_set_relation_comp: self.allow_set_relation_comp,
             match_types: self.match_types.clone(),
-            ..Options::default()
+            boxed_priority: self.boxed_priority,
         })
     }
 }
