@@ -74,7 +74,7 @@ fn show(path: &Path) -> anyhow::Result<i32> {
     let (store, cfg) = open(path)?;
     println!("run {}", path.display());
     println!(
-        "settings: {} proofs × {} verifications, refine {} with {} critiques, {} rounds{}",
+        "settings: {} proofs × {} verifications, refine {} with {} critiques, up to {} refinement round(s){}",
         cfg.proofs,
         cfg.verifications,
         cfg.refine,
