@@ -358,7 +358,8 @@ async fn the_time_limit_abandons_slow_requests() {
         .await
         .unwrap();
     assert_eq!(out.stop, StopReason::Budget);
-    assert!(started.elapsed() < std::time::Duration::from_millis(450));
+    // Generous bound: loaded CI machines; without the limit this takes over 1 s.
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
     // What arrived in time is stored; the rest is left for a resumed run.
     let (p, v, _) = store.counts().unwrap();
     assert!(p >= 2 && p + v < 2 + 4 + 3 + 6, "{p} {v}");
