@@ -54,8 +54,11 @@ fn check_batches(
         let (want, mag) = reference(&m, &xs, batch);
         let mut fast = vec![f32::NAN; batch * rows];
         let mut slow = vec![f32::NAN; batch * rows];
+        let mut avx2 = vec![f32::NAN; batch * rows];
         m.matmul(&xs, batch, &mut fast);
         m.matmul_with(Isa::Scalar, &xs, batch, &mut slow);
+        // Every SIMD level the CPU has, not only the one `matmul` picks.
+        m.matmul_with(Isa::Avx2, &xs, batch, &mut avx2);
         for i in 0..want.len() {
             // 8-bit activations are off by at most half a step (amax/254) each.
             let tol = mag[i] / 100.0 + 1e-4;
@@ -66,12 +69,13 @@ fn check_batches(
                 want[i]
             );
             // SIMD and scalar compute the same integer sums.
-            assert!(
-                (fast[i] - slow[i]).abs() <= 1e-5 * mag[i] + 1e-5,
-                "{dtype} batch {batch} out {i}: simd {} scalar {}",
-                fast[i],
-                slow[i]
-            );
+            for (name, v) in [("best", fast[i]), ("avx2", avx2[i])] {
+                assert!(
+                    (v - slow[i]).abs() <= 1e-5 * mag[i] + 1e-5,
+                    "{dtype} batch {batch} out {i}: {name} {v} scalar {}",
+                    slow[i]
+                );
+            }
         }
     }
 }
@@ -147,6 +151,14 @@ fn large_matrices_split_across_threads() {
         let w = Lcg(9).vec(rows * cols);
         check(t, &quantize(t, &w).unwrap(), rows, cols, 3);
     }
+}
+
+#[test]
+fn detection_is_consistent() {
+    let best = Isa::detect();
+    assert!(best.available());
+    assert!(Isa::Scalar.available());
+    eprintln!("kernels: {best:?}");
 }
 
 #[test]

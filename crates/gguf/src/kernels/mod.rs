@@ -33,22 +33,29 @@ pub enum Isa {
     Scalar,
     /// AVX2 with FMA and F16C (x86-64).
     Avx2,
+    /// `Avx2` plus the AVX-512 VNNI byte dot product on 256-bit registers
+    /// (AVX512-VNNI and AVX512-VL); used by the 32-value block kernels.
+    Avx2Vnni,
 }
 
 impl Isa {
     /// The best instruction set this CPU supports, detected once per process.
-    /// Setting `VERIMATH_KERNELS=scalar` forces the portable path (for debugging).
+    /// `VERIMATH_KERNELS=scalar` or `=avx2` caps the choice (for debugging and
+    /// comparisons).
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
-            if std::env::var("VERIMATH_KERNELS").is_ok_and(|v| v == "scalar") {
-                return Isa::Scalar;
-            }
-            if Isa::Avx2.available() {
-                Isa::Avx2
-            } else {
-                Isa::Scalar
-            }
+            let cap = std::env::var("VERIMATH_KERNELS").unwrap_or_default();
+            let candidates: &[Isa] = match cap.as_str() {
+                "scalar" => &[],
+                "avx2" => &[Isa::Avx2],
+                _ => &[Isa::Avx2Vnni, Isa::Avx2],
+            };
+            candidates
+                .iter()
+                .copied()
+                .find(|isa| isa.available())
+                .unwrap_or(Isa::Scalar)
         })
     }
 
@@ -62,8 +69,14 @@ impl Isa {
                     && is_x86_feature_detected!("fma")
                     && is_x86_feature_detected!("f16c")
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Vnni => {
+                Isa::Avx2.available()
+                    && is_x86_feature_detected!("avx512vnni")
+                    && is_x86_feature_detected!("avx512vl")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 => false,
+            Isa::Avx2 | Isa::Avx2Vnni => false,
         }
     }
 }
@@ -160,11 +173,22 @@ impl<'a> QMatrix<'a> {
         if batch == 0 || self.rows == 0 {
             return;
         }
-        let simd = isa.available() && isa == Isa::Avx2;
+        let simd = isa.available() && isa != Isa::Scalar;
+        let vnni = simd && isa == Isa::Avx2Vnni;
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = simd;
+        let _ = (simd, vnni);
         macro_rules! pick {
-            ($acts:ident, $scalar:expr, $one:ident, $batch4:ident) => {{
+            ($acts:ident, $scalar:expr, $one:ident, $batch4:ident) => {
+                pick!($acts, $scalar, $one, $batch4, $one, $batch4)
+            };
+            ($acts:ident, $scalar:expr, $one:ident, $batch4:ident, $vone:ident, $vbatch4:ident) => {{
+                #[cfg(target_arch = "x86_64")]
+                if vnni {
+                    // SAFETY: `vnni` is true only when the CPU has AVX2, FMA, F16C,
+                    // AVX512-VNNI and AVX512-VL.
+                    let k = unsafe { Simd::new(avx2::$vone, avx2::$vbatch4) };
+                    return self.$acts(xs, batch, out, &k);
+                }
                 #[cfg(target_arch = "x86_64")]
                 if simd {
                     // SAFETY: `simd` is true only when the CPU has AVX2, FMA and F16C.
@@ -179,19 +203,25 @@ impl<'a> QMatrix<'a> {
                 q8_0_acts,
                 |w, a| scalar::dot_q8_0(blocks(w), a),
                 q8_0_one,
-                q8_0_batch4
+                q8_0_batch4,
+                q8_0_one_vnni,
+                q8_0_batch4_vnni
             ),
             GgmlType::Q4_0 => pick!(
                 q8_0_acts,
                 |w, a| scalar::dot_q4_0(blocks(w), a),
                 q4_0_one,
-                q4_0_batch4
+                q4_0_batch4,
+                q4_0_one_vnni,
+                q4_0_batch4_vnni
             ),
             GgmlType::Q5_0 => pick!(
                 q8_0_acts,
                 |w, a| scalar::dot_q5_0(blocks(w), a),
                 q5_0_one,
-                q5_0_batch4
+                q5_0_batch4,
+                q5_0_one_vnni,
+                q5_0_batch4_vnni
             ),
             GgmlType::Q4_K => pick!(
                 q8k_acts,
