@@ -108,6 +108,27 @@ pub fn extract(text: &str, opts: &ExtractOptions) -> Vec<Extracted> {
     if opts.choice {
         choices(s, &mut out);
     }
+    // A few plain words with nothing recognisable (a bare answer such as `Monday`) are
+    // their own answer, as text, last of all.
+    let plain: String = s.iter().collect();
+    let words = plain.split_whitespace().count();
+    if out.is_empty()
+        && opts.latex
+        && (1..=6).contains(&words)
+        && !plain.contains(['$', '\\', '{', '}'])
+        && plain.chars().any(char::is_alphabetic)
+    {
+        out.push(Extracted {
+            parts: vec![Part {
+                text: format!("\\text{{{}}}", plain.trim()),
+                percent: false,
+            }],
+            source: Source::Whole,
+            priority: 400,
+            start: 0,
+            end: s.len(),
+        });
+    }
     out.sort_by(|a, b| {
         a.priority
             .cmp(&b.priority)
@@ -853,7 +874,8 @@ mod tests {
             Some("\\text{C}".into())
         );
         assert_eq!(first("**B**"), Some("\\text{B}".into()));
-        assert_eq!(first("A cat sat."), None);
+        let prose = extract("A cat sat.", &opts);
+        assert!(prose.iter().all(|e| e.source != Source::Choice));
     }
 
     #[test]

@@ -305,6 +305,18 @@ impl Lexer<'_> {
                 return self.push(t);
             }
         }
+        if let Some((num, den)) = self.repeating_tail(&s) {
+            for t in [
+                Tok::LParen,
+                Tok::Num(num),
+                Tok::Op('/'),
+                Tok::Num(den),
+                Tok::RParen,
+            ] {
+                self.push(t)?;
+            }
+            return Ok(());
+        }
         if let Some(exp) = self.exponent_suffix() {
             // `1.2e-3` is `(1.2 * 10^{-3})`.
             for t in [
@@ -327,6 +339,44 @@ impl Lexer<'_> {
             return self.push(Tok::RParen);
         }
         self.push(Tok::Num(s))
+    }
+
+    /// A repeating decimal `0.\overline{3}` or `1.2\overline{45}` after the digits `s`
+    /// read so far: returns the exact fraction as numerator and denominator digits.
+    fn repeating_tail(&mut self, s: &str) -> Option<(String, String)> {
+        let mut k = self.i;
+        if !s.contains('.') {
+            if self.s.get(k) != Some(&'.') {
+                return None;
+            }
+            k += 1;
+        }
+        let pat = "\\overline{";
+        if !(k..)
+            .zip(pat.chars())
+            .all(|(j, c)| self.s.get(j) == Some(&c))
+        {
+            return None;
+        }
+        k += pat.len();
+        let start = k;
+        while self.s.get(k).is_some_and(|c| c.is_ascii_digit()) {
+            k += 1;
+        }
+        if k == start || self.s.get(k) != Some(&'}') || k - start > 12 {
+            return None;
+        }
+        let rep: String = self.s[start..k].iter().collect();
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if frac.len() > 12 || int.len() > 12 {
+            return None;
+        }
+        // I.F(R) = (IFR - IF) / ((10^r - 1) 10^f)
+        let ifr: i128 = format!("{int}{frac}{rep}").parse().ok()?;
+        let if_: i128 = format!("{int}{frac}").parse().ok()?;
+        let den = (10i128.pow(rep.len() as u32) - 1) * 10i128.pow(frac.len() as u32);
+        self.i = k + 1;
+        Some(((ifr - if_).to_string(), den.to_string()))
     }
 
     /// Scientific notation after a mantissa: `e5`, `E-3`, `e+10`, not followed by a

@@ -18,6 +18,9 @@ fn numbers_in_any_notation() {
     assert_eq!(eq("$12000$", "1.2e4"), Some(true));
     assert_eq!(eq("$0.0012$", "$1.2E-3$"), Some(true));
     assert_eq!(eq("$2e$", "$2e$"), Some(true));
+    assert_eq!(eq("$0.\\overline{3}$", "$\\frac13$"), Some(true));
+    assert_eq!(eq("$1.2\\overline{45}$", "$\\frac{137}{110}$"), Some(true));
+    assert_eq!(eq("$0.\\overline{3}$", "$0.3$"), Some(false));
     assert_eq!(eq("$3$", "$3.0001$"), Some(false));
     assert_eq!(eq("$\\frac{1}{3}$", "$0.333333$"), Some(true));
     assert_eq!(eq("$2$", "$3$"), Some(false));
