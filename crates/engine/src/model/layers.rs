@@ -111,11 +111,12 @@ impl RmsNorm {
     pub fn apply(&self, x: &mut [f32]) {
         let n = self.weight.len();
         for row in x.chunks_exact_mut(n) {
-            // Accumulate in f64, as ggml does, so wide rows lose no precision.
-            let ss: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            // Squares summed in f64, normalise, then weight: the same rounding steps as
+            // ggml, so results track llama.cpp's as closely as f32 allows.
+            let ss: f64 = row.iter().map(|&v| f64::from(v * v)).sum();
             let scale = 1.0 / ((ss / n as f64) as f32 + self.eps).sqrt();
             for (v, w) in row.iter_mut().zip(&self.weight) {
-                *v *= scale * w;
+                *v = (*v * scale) * w;
             }
         }
     }

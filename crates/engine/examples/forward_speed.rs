@@ -1,0 +1,114 @@
+//! Forward-pass throughput of a GGUF model on this machine: prompt processing (one
+//! batch per prompt) and single-sequence greedy decoding, as medians over several runs.
+//!
+//! ```text
+//! cargo run --release -p engine --example forward_speed -- [MODEL.gguf] [PROMPT_TOKENS] [DECODE_TOKENS]
+//! ```
+//!
+//! The model defaults to `$VERIMATH_MODEL`, else the default test model in the cache.
+//! Threads follow rayon (`RAYON_NUM_THREADS`, default: all cores).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use engine::model::{BatchEntry, Model};
+
+fn default_model() -> PathBuf {
+    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
+        return p.into();
+    }
+    let cache = std::env::var_os("VERIMATH_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
+        .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
+        .unwrap_or_else(|| PathBuf::from(".cache/verimath"));
+    cache.join("models/gemma-3-270m-q4_k_m.gguf")
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().map(PathBuf::from).unwrap_or_else(default_model);
+    let n_prompt: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(256);
+    let n_decode: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(64);
+    const RUNS: usize = 5;
+
+    let t = Instant::now();
+    let model = Model::load(Arc::new(gguf::GgufFile::open(&path)?))?;
+    let c = model.config();
+    println!(
+        "{}: {} layers, n_embd {}, vocab {}, loaded in {:.2}s, {} threads",
+        path.display(),
+        c.n_layer,
+        c.n_embd,
+        c.n_vocab,
+        t.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    // A deterministic pseudo-prompt of ordinary tokens (ids past the special ones).
+    let prompt: Vec<u32> = (0..n_prompt)
+        .map(|i| 1000 + (i as u32 * 7919) % 20000)
+        .collect();
+
+    let mut prompt_rates = Vec::new();
+    let mut decode_rates = Vec::new();
+    for _ in 0..RUNS {
+        let mut cache = model.new_cache(1, n_prompt + n_decode + 1);
+        let batch: Vec<BatchEntry> = prompt
+            .iter()
+            .enumerate()
+            .map(|(pos, &token)| BatchEntry {
+                slot: 0,
+                pos,
+                token,
+                want_logits: pos + 1 == n_prompt,
+            })
+            .collect();
+        let t = Instant::now();
+        let logits = model.forward(&batch, &mut cache)?;
+        prompt_rates.push(n_prompt as f64 / t.elapsed().as_secs_f64());
+
+        let mut token = argmax(&logits[0]);
+        let t = Instant::now();
+        for _ in 0..n_decode {
+            let pos = cache.len(0);
+            let logits = model.forward(
+                &[BatchEntry {
+                    slot: 0,
+                    pos,
+                    token,
+                    want_logits: true,
+                }],
+                &mut cache,
+            )?;
+            token = argmax(&logits[0]);
+        }
+        decode_rates.push(n_decode as f64 / t.elapsed().as_secs_f64());
+    }
+    println!(
+        "prompt ({n_prompt} tokens, one batch): median {:.1} tok/s  (runs: {:.1?})",
+        median(prompt_rates.clone()),
+        prompt_rates
+    );
+    println!(
+        "decode (1 sequence, {n_decode} tokens after the prompt): median {:.1} tok/s  (runs: {:.1?})",
+        median(decode_rates.clone()),
+        decode_rates
+    );
+    Ok(())
+}
