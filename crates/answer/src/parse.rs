@@ -4,7 +4,7 @@
 //! `+ - \pm`, `* / :` and juxtaposition, unary signs, powers and postfix `!` `%`.
 //! Recursion depth and token count are bounded so hostile input fails fast.
 
-use crate::expr::{Const, Expr, Func};
+use crate::expr::{Const, Expr, Func, RelOp};
 use crate::lexer::{lex, Tok};
 use crate::rational::Rat;
 use crate::ParseError;
@@ -246,6 +246,10 @@ impl Parser {
     }
 
     fn relation(&mut self) -> Result<Expr, ParseError> {
+        // `\approx 3.14`, `= 5`: a relation without a left side states its right side.
+        while matches!(self.peek(), Some(Tok::Rel(RelOp::Approx | RelOp::Eq))) {
+            self.i += 1;
+        }
         let first = self.union()?;
         let mut items = vec![first];
         let mut ops = Vec::new();
@@ -864,7 +868,6 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expr::RelOp;
 
     fn p(s: &str) -> Expr {
         parse(s, ParseLimits::default()).unwrap()

@@ -68,6 +68,7 @@ fn relation_against_interval_needs_the_option_on_the_prediction_side() {
 #[test]
 fn equations_and_labels() {
     assert_eq!(eq("$x = 3$", "$3$"), Some(true));
+    assert_eq!(eq("$3.14$", "$\\boxed{\\approx 3.14}$"), Some(true));
     assert_eq!(eq("$y = 2x + 1$", "$2x - y + 1 = 0$"), Some(true));
     assert_eq!(eq("$x + y = 3$", "$3$"), Some(false));
     assert_eq!(eq("$x \\le 2$", "$2 \\ge x$"), Some(true));
