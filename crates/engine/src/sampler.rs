@@ -326,7 +326,7 @@ fn fast_exp(x: f32) -> f32 {
     let n_int = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
     // Taylor series of 2^f = e^(f ln 2) to degree 6.
     let p = 1.0
-        + f * (0.693_147_2
+        + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11
                     + f * (0.009_618_129 + f * (0.001_333_355_8 + f * 0.000_154_035_3)))));
