@@ -108,13 +108,13 @@ pub fn extract(text: &str, opts: &ExtractOptions) -> Vec<Extracted> {
     if opts.choice {
         choices(s, &mut out);
     }
-    // A few plain words with nothing recognisable (a bare answer such as `Monday`) are
+    // One to three plain words with nothing recognisable (a bare answer such as `Monday`) are
     // their own answer, as text, last of all.
     let plain: String = s.iter().collect();
     let words = plain.split_whitespace().count();
     if out.is_empty()
         && opts.latex
-        && (1..=6).contains(&words)
+        && (1..=3).contains(&words)
         && !plain.contains(['$', '\\', '{', '}'])
         && plain.chars().any(char::is_alphabetic)
     {
