@@ -8,11 +8,13 @@
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::types::QK_K;
 
-/// 32 activations `d * qs[i]`.
+/// 32 activations `d * qs[i]`, with `s = d * sum(qs)` (weights stored as unsigned
+/// codes plus an offset fold the offset in through it).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct ActQ8_0 {
     pub d: f32,
+    pub s: f32,
     pub qs: [i8; 32],
 }
 
@@ -45,6 +47,7 @@ pub fn quantize_q8_0(x: &[f32], out: &mut Vec<ActQ8_0>) {
         let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
         let mut b = ActQ8_0 {
             d: f16_to_f32(f32_to_f16(amax / 127.0)),
+            s: 0.0,
             qs: [0; 32],
         };
         if amax > 0.0 && amax.is_finite() {
@@ -53,6 +56,7 @@ pub fn quantize_q8_0(x: &[f32], out: &mut Vec<ActQ8_0>) {
                 *q = nearest_int(v * id).clamp(-127, 127) as i8;
             }
         }
+        b.s = b.d * b.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
         out.push(b);
     }
 }

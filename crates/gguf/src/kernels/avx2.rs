@@ -63,12 +63,17 @@ unsafe fn bits_to_bytes(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask)
 }
 
-/// Weight blocks of 32 values that decode to 32 signed bytes and one scale.
+/// Weight blocks of 32 values: codes as 32 bytes and one scale, the value being
+/// `scale * (code - OFFSET)`. With `OFFSET == 0` the codes are signed bytes; else
+/// they are unsigned and small, so they multiply the activations directly and the
+/// offset returns through the activations' block sums.
 trait Block32 {
+    const OFFSET: i32;
     unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32);
 }
 
 impl Block32 for BlockQ8_0 {
+    const OFFSET: i32 = 0;
     #[inline(always)]
     unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32) {
         (load(&self.qs), f16(t, self.d))
@@ -76,24 +81,40 @@ impl Block32 for BlockQ8_0 {
 }
 
 impl Block32 for BlockQ4_0 {
+    const OFFSET: i32 = 8;
     #[inline(always)]
     unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32) {
-        let x = _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8));
-        (x, f16(t, self.d))
+        (nibbles(&self.qs), f16(t, self.d))
     }
 }
 
 impl Block32 for BlockQ5_0 {
+    const OFFSET: i32 = 16;
     #[inline(always)]
     unsafe fn decode(&self, t: &F16Table) -> (__m256i, f32) {
-        // (nibble | bit << 4) - 16: where the fifth bit is clear the result is
-        // nibble - 16, which as a signed byte is nibble | 0xf0; where it is set the
-        // result is the nibble itself.
-        let high = _mm256_andnot_si256(
+        // nibble | fifth bit << 4, in 0..32.
+        let high = _mm256_and_si256(
             bits_to_bytes(u32::from_le_bytes(self.qh)),
-            _mm256_set1_epi8(0xf0u8 as i8),
+            _mm256_set1_epi8(0x10),
         );
         (_mm256_or_si256(nibbles(&self.qs), high), f16(t, self.d))
+    }
+}
+
+/// Running sums of one tile: the scaled integer dots, and for offset codes the
+/// sum of `weight scale * activation block sum` that the offset multiplies.
+struct Acc<const R: usize, const C: usize> {
+    dot: [[__m256; C]; R],
+    off: [[f32; C]; R],
+}
+
+impl<const R: usize, const C: usize> Acc<R, C> {
+    #[inline(always)]
+    unsafe fn new() -> Self {
+        Acc {
+            dot: [[_mm256_setzero_ps(); C]; R],
+            off: [[0.0; C]; R],
+        }
     }
 }
 
@@ -112,7 +133,7 @@ unsafe fn step_q32<const VNNI: bool, B: Block32, const R: usize, const C: usize>
     a: &[&[ActQ8_0]; C],
     i: usize,
     t: &F16Table,
-    acc: &mut [[__m256; C]; R],
+    acc: &mut Acc<R, C>,
 ) {
     let mut ys = [_mm256_setzero_si256(); C];
     for c in 0..C {
@@ -120,18 +141,32 @@ unsafe fn step_q32<const VNNI: bool, B: Block32, const R: usize, const C: usize>
     }
     for r in 0..R {
         let (x, dw) = w[r][i].decode(t);
-        let ax = _mm256_sign_epi8(x, x);
+        // Signed codes: |x| times y with x's sign moved onto y, since the byte
+        // dot products take one unsigned operand.
+        let (ux, signed) = if B::OFFSET == 0 {
+            (_mm256_sign_epi8(x, x), true)
+        } else {
+            (x, false)
+        };
         for c in 0..C {
-            let sy = _mm256_sign_epi8(ys[c], x);
-            // Both forms give the same sums: |x| <= 128 and |y| <= 127, so the
-            // 16-bit pair sums of `maddubs` never saturate.
-            let p = if VNNI {
-                _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy)
+            let y = if signed {
+                _mm256_sign_epi8(ys[c], x)
             } else {
-                _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+                ys[c]
             };
-            let d = _mm256_set1_ps(dw * a[c][i].d);
-            acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][c]);
+            // Both forms give the same sums: codes are at most 128 and |y| at most
+            // 127, so the 16-bit pair sums of `maddubs` never saturate.
+            let p = if VNNI {
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, y)
+            } else {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(ux, y), _mm256_set1_epi16(1))
+            };
+            let ac = &a[c][i];
+            let d = _mm256_set1_ps(dw * ac.d);
+            acc.dot[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc.dot[r][c]);
+            if !signed {
+                acc.off[r][c] += dw * ac.s;
+            }
         }
     }
 }
@@ -147,8 +182,8 @@ unsafe fn tile_q32<const VNNI: bool, B: Block32, const R: usize, const C: usize>
 ) -> [[f32; C]; R] {
     let n = common_len(&w, &a);
     let t = crate::half::f16_table();
-    let mut even = [[_mm256_setzero_ps(); C]; R];
-    let mut odd = [[_mm256_setzero_ps(); C]; R];
+    let mut even = Acc::<R, C>::new();
+    let mut odd = Acc::<R, C>::new();
     let mut i = 0;
     while i + 2 <= n {
         step_q32::<VNNI, B, R, C>(&w, &a, i, t, &mut even);
@@ -158,12 +193,14 @@ unsafe fn tile_q32<const VNNI: bool, B: Block32, const R: usize, const C: usize>
     if i < n {
         step_q32::<VNNI, B, R, C>(&w, &a, i, t, &mut even);
     }
+    let mut minus = [[0f32; C]; R];
     for r in 0..R {
         for c in 0..C {
-            even[r][c] = _mm256_add_ps(even[r][c], odd[r][c]);
+            even.dot[r][c] = _mm256_add_ps(even.dot[r][c], odd.dot[r][c]);
+            minus[r][c] = B::OFFSET as f32 * (even.off[r][c] + odd.off[r][c]);
         }
     }
-    finish(&even, &[[0.0; C]; R])
+    finish(&even.dot, &minus)
 }
 
 /// The Q4_K and Q5_K layouts: 4-bit codes in `qs`, 6-bit scales and mins, and for
