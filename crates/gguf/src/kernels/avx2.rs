@@ -5,6 +5,11 @@
 //! The integer sums are the same as in `scalar`, only the float accumulation order
 //! differs.
 
+// Tile loops index several arrays in step (rows, vectors, accumulators); index
+// loops keep that visible, and iterator adaptors would add closures, which do not
+// inherit this module's target features.
+#![allow(clippy::needless_range_loop)]
+
 use std::arch::x86_64::*;
 
 use super::act::{ActQ8K, ActQ8_0};
