@@ -1,9 +1,11 @@
-//! AVX2 + FMA + F16C dot products (x86-64), chosen at run time after detection.
+//! AVX2 + FMA + F16C dot products (x86-64), chosen at run time after detection,
+//! plus `_vnni` variants of the 32-value block kernels that use the AVX-512 VNNI
+//! byte dot product on 256-bit registers.
 //!
-//! Every function here is `unsafe` only because it requires those CPU features; the
-//! dispatcher in `kernels` calls them only after `is_x86_feature_detected!` said yes.
-//! The integer sums are the same as in `scalar`, only the float accumulation order
-//! differs.
+//! Every entry point here is `unsafe` only because it requires those CPU features;
+//! the dispatcher in `kernels` calls them only after `is_x86_feature_detected!`
+//! said yes. The integer sums are the same as in `scalar`; only the float
+//! accumulation order differs.
 
 // Tile loops index several arrays in step (rows, vectors, accumulators); index
 // loops keep that visible, and iterator adaptors would add closures, which do not
