@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use gguf::{GgufFile, QMatrix, TensorInfo};
+use rayon::prelude::*;
 
 use super::ModelError;
 
@@ -215,6 +216,7 @@ impl Activation {
         match self {
             Activation::Silu => x / (1.0 + (-x).exp()),
             Activation::GeluTanh => {
+                // Written as ggml writes it, so that roundings match llama.cpp's.
                 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
                 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
             }
@@ -236,9 +238,15 @@ impl GatedMlp {
     pub fn forward(&self, x: &[f32], n: usize) -> Result<Vec<f32>, ModelError> {
         let mut g = self.gate.apply(x, n)?;
         let u = self.up.apply(x, n)?;
-        for (g, u) in g.iter_mut().zip(&u) {
-            *g = self.act.apply(*g) * u;
-        }
+        // The activation costs an exp per value: split long prompts across the cores.
+        let width = self.gate.rows();
+        g.par_chunks_mut(width)
+            .zip(u.par_chunks(width))
+            .for_each(|(g, u)| {
+                for (g, u) in g.iter_mut().zip(u) {
+                    *g = self.act.apply(*g) * u;
+                }
+            });
         self.down.apply(&g, n)
     }
 }
