@@ -117,6 +117,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         long_prompt.len(),
         short_prompt.len(),
     );
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        // Other work on the machine skews both sides; the load puts figures in context.
+        let avg: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!("load average at the end: {}", avg.join(" "));
+    }
     Ok(0)
 }
 
