@@ -64,6 +64,7 @@ fn each<B: Block>(blocks: &[B], out: &mut [f32], f: fn(&B, &mut [f32])) {
     }
 }
 
+/// Decodes one block into the first 32 values of `y` (panics if `y` is shorter).
 pub fn q4_0(b: &BlockQ4_0, y: &mut [f32]) {
     let d = f16le(b.d);
     for j in 0..16 {
@@ -72,6 +73,7 @@ pub fn q4_0(b: &BlockQ4_0, y: &mut [f32]) {
     }
 }
 
+/// Decodes one block into the first 32 values of `y` (panics if `y` is shorter).
 pub fn q4_1(b: &BlockQ4_1, y: &mut [f32]) {
     let (d, m) = (f16le(b.d), f16le(b.m));
     for j in 0..16 {
@@ -85,6 +87,7 @@ fn q5_high(qh: [u8; 4], j: usize) -> u8 {
     (((u32::from_le_bytes(qh) >> j) & 1) << 4) as u8
 }
 
+/// Decodes one block into the first 32 values of `y` (panics if `y` is shorter).
 pub fn q5_0(b: &BlockQ5_0, y: &mut [f32]) {
     let d = f16le(b.d);
     for j in 0..16 {
@@ -95,6 +98,7 @@ pub fn q5_0(b: &BlockQ5_0, y: &mut [f32]) {
     }
 }
 
+/// Decodes one block into the first 32 values of `y` (panics if `y` is shorter).
 pub fn q5_1(b: &BlockQ5_1, y: &mut [f32]) {
     let (d, m) = (f16le(b.d), f16le(b.m));
     for j in 0..16 {
@@ -105,6 +109,7 @@ pub fn q5_1(b: &BlockQ5_1, y: &mut [f32]) {
     }
 }
 
+/// Decodes one block into the first 32 values of `y` (panics if `y` is shorter).
 pub fn q8_0(b: &BlockQ8_0, y: &mut [f32]) {
     let d = f16le(b.d);
     for (o, &q) in y.iter_mut().zip(&b.qs) {
@@ -189,6 +194,7 @@ pub fn q6_k(b: &BlockQ6K, y: &mut [f32]) {
     }
 }
 
+/// Decodes one block into the first 256 values of `y` (panics if `y` is shorter).
 pub fn q8_k(b: &BlockQ8K, y: &mut [f32]) {
     let d = f32::from_le_bytes(b.d);
     for (o, &q) in y.iter_mut().zip(&b.qs) {

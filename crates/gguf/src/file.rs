@@ -119,6 +119,7 @@ impl GgufFile {
         })
     }
 
+    /// The GGUF format version (2 or 3).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -128,10 +129,12 @@ impl GgufFile {
         &self.metadata
     }
 
+    /// The value stored under `key` (a linear scan: headers hold a few dozen keys).
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The string under `key`, if it is a string.
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.get(key)?.as_str()
     }
@@ -146,6 +149,7 @@ impl GgufFile {
         self.get(key)?.as_f64().map(|v| v as f32)
     }
 
+    /// The boolean under `key`, if it is a boolean.
     pub fn get_bool(&self, key: &str) -> Option<bool> {
         self.get(key)?.as_bool()
     }
@@ -155,6 +159,7 @@ impl GgufFile {
         &self.tensors
     }
 
+    /// The tensor called `name`.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
         self.by_name.get(name).map(|&i| &self.tensors[i])
     }

@@ -72,6 +72,7 @@ fn stored(x: f32) -> f32 {
     f16_to_f32(f32_to_f16(x))
 }
 
+/// Encodes the first 32 values of `x` as one block (panics if `x` is shorter).
 pub fn q8_0(x: &[f32]) -> BlockQ8_0 {
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = stored(amax / 127.0);
@@ -95,6 +96,7 @@ pub fn q4_0(x: &[f32]) -> BlockQ4_0 {
     BlockQ4_0 { d: f16b(d), qs }
 }
 
+/// Encodes the first 32 values of `x` as one block (panics if `x` is shorter).
 pub fn q5_0(x: &[f32]) -> BlockQ5_0 {
     let d = stored(signed_max(x) / -16.0);
     let id = inv(d);
@@ -157,6 +159,7 @@ fn kquant_groups(x: &[f32], levels: f32) -> (f32, f32, [u8; 12], [u8; QK_K]) {
     (d, dmin, packed, q)
 }
 
+/// Encodes the first 256 values of `x` as one block (panics if `x` is shorter).
 pub fn q4_k(x: &[f32]) -> BlockQ4K {
     let (d, dmin, scales, q) = kquant_groups(x, 15.0);
     let mut qs = [0u8; QK_K / 2];
@@ -173,6 +176,7 @@ pub fn q4_k(x: &[f32]) -> BlockQ4K {
     }
 }
 
+/// Encodes the first 256 values of `x` as one block (panics if `x` is shorter).
 pub fn q5_k(x: &[f32]) -> BlockQ5K {
     let (d, dmin, scales, q) = kquant_groups(x, 31.0);
     let mut qs = [0u8; QK_K / 2];
@@ -193,6 +197,7 @@ pub fn q5_k(x: &[f32]) -> BlockQ5K {
     }
 }
 
+/// Encodes the first 256 values of `x` as one block (panics if `x` is shorter).
 pub fn q6_k(x: &[f32]) -> BlockQ6K {
     // Group scales map each group's extreme to -32; the i8 scales share one f16 d.
     let mut sc = [0f32; 16];
