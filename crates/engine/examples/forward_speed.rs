@@ -1,5 +1,6 @@
 //! Forward-pass throughput of a GGUF model on this machine: prompt processing (one
-//! batch per prompt) and single-sequence greedy decoding, as medians over several runs.
+//! batch per prompt), single-sequence greedy decoding, and 16 sequences that share the
+//! prompt decoded as one batch; medians over several runs.
 //!
 //! ```text
 //! cargo run --release -p engine --example forward_speed -- [MODEL.gguf] [PROMPT_TOKENS] [DECODE_TOKENS]
@@ -100,6 +101,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         decode_rates.push(n_decode as f64 / t.elapsed().as_secs_f64());
     }
+    // 16 sequences sharing the prompt (prefilled once, copied), decoded as one batch.
+    const SEQS: usize = 16;
+    let mut batch_rates = Vec::new();
+    for _ in 0..RUNS {
+        let mut cache = model.new_cache(SEQS, n_prompt + n_decode + 1);
+        let batch: Vec<BatchEntry> = prompt
+            .iter()
+            .enumerate()
+            .map(|(pos, &token)| BatchEntry {
+                slot: 0,
+                pos,
+                token,
+                want_logits: pos + 1 == n_prompt,
+            })
+            .collect();
+        let first = argmax(&model.forward(&batch, &mut cache)?[0]);
+        for s in 1..SEQS {
+            cache.copy_prefix(0, s, n_prompt)?;
+        }
+        // Different first tokens so that the sequences diverge.
+        let mut tokens: Vec<u32> = (0..SEQS as u32).map(|s| first + s).collect();
+        let t = Instant::now();
+        for _ in 0..n_decode {
+            let batch: Vec<BatchEntry> = tokens
+                .iter()
+                .enumerate()
+                .map(|(slot, &token)| BatchEntry {
+                    slot,
+                    pos: cache.len(slot),
+                    token,
+                    want_logits: true,
+                })
+                .collect();
+            let logits = model.forward(&batch, &mut cache)?;
+            tokens = logits.iter().map(|l| argmax(l)).collect();
+        }
+        batch_rates.push((SEQS * n_decode) as f64 / t.elapsed().as_secs_f64());
+    }
     println!(
         "prompt ({n_prompt} tokens, one batch): median {:.1} tok/s  (runs: {:.1?})",
         median(prompt_rates.clone()),
@@ -109,6 +148,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "decode (1 sequence, {n_decode} tokens after the prompt): median {:.1} tok/s  (runs: {:.1?})",
         median(decode_rates.clone()),
         decode_rates
+    );
+    println!(
+        "decode ({SEQS} sequences in one batch): median {:.1} tok/s in total  (runs: {:.1?})",
+        median(batch_rates.clone()),
+        batch_rates
     );
     Ok(())
 }

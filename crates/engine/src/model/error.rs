@@ -8,6 +8,10 @@ use crate::kv_cache::CacheError;
 /// Everything that can go wrong in [`crate::model`].
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The GGUF file could not be opened or parsed.
+    #[error("cannot read model file: {0}")]
+    File(#[from] gguf::GgufError),
+
     /// `general.architecture` names an architecture this engine does not implement.
     #[error("unsupported architecture `{0}` (supported: gemma3, qwen2, llama)")]
     UnsupportedArchitecture(String),

@@ -189,10 +189,7 @@ impl Model {
 
     /// Opens a GGUF file and loads it.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Model, ModelError> {
-        let file = GgufFile::open(path).map_err(|source| ModelError::Tensor {
-            name: "<file>".into(),
-            source,
-        })?;
+        let file = GgufFile::open(path)?;
         Model::load(Arc::new(file))
     }
 
