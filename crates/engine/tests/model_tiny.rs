@@ -636,3 +636,12 @@ fn invalid_batches_are_refused_without_touching_the_cache() {
         .expect_err("shape");
     assert!(err.to_string().contains("cache shape mismatch"), "{err}");
 }
+
+#[test]
+fn model_can_be_shared_across_threads_and_files_errors_are_reported() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Model>();
+    assert_send_sync::<KvCache>();
+    let err = Model::open("/nonexistent/model.gguf").expect_err("no such file");
+    assert!(matches!(err, ModelError::File(_)), "{err}");
+}
