@@ -1,4 +1,4 @@
-//! Tiny random-weight llama, qwen2 and gemma3 models, built in memory as GGUF files and
+//! Tiny random-weight llama, qwen2, qwen3 and gemma3 models, built in memory as GGUF files and
 //! checked against a plain reference forward pass written here (f32 loops, one token at
 //! a time, full-precision key/value history; no code shared with the engine).
 //!
@@ -36,6 +36,7 @@ impl Rng {
 enum Arch {
     Llama,
     Qwen2,
+    Qwen3,
     Gemma3,
 }
 
@@ -44,6 +45,7 @@ impl Arch {
         match self {
             Arch::Llama => "llama",
             Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
             Arch::Gemma3 => "gemma3",
         }
     }
@@ -113,9 +115,11 @@ fn random_tensors(arch: Arch, seed: u64) -> Tensors {
             add(b("attn_k.bias"), &[kv], 0.5, 0.0, &mut rng);
             add(b("attn_v.bias"), &[kv], 0.5, 0.0, &mut rng);
         }
-        if arch == Arch::Gemma3 {
+        if arch == Arch::Gemma3 || arch == Arch::Qwen3 {
             add(b("attn_q_norm.weight"), &[HEAD_DIM], 0.2, 1.0, &mut rng);
             add(b("attn_k_norm.weight"), &[HEAD_DIM], 0.2, 1.0, &mut rng);
+        }
+        if arch == Arch::Gemma3 {
             add(
                 b("post_attention_norm.weight"),
                 &[N_EMBD],
@@ -273,9 +277,10 @@ impl Reference {
             self.add_bias(&mut q, &n("attn_q.bias"));
             self.add_bias(&mut k, &n("attn_k.bias"));
             self.add_bias(&mut v, &n("attn_v.bias"));
-            if gemma {
-                let qn = self.w(&n("attn_q_norm.weight"));
-                let kn = self.w(&n("attn_k_norm.weight"));
+            if let (Some(qn), Some(kn)) = (
+                self.opt(&n("attn_q_norm.weight")),
+                self.opt(&n("attn_k_norm.weight")),
+            ) {
                 q = q.chunks(HEAD_DIM).flat_map(|c| Self::rms(c, qn)).collect();
                 k = k.chunks(HEAD_DIM).flat_map(|c| Self::rms(c, kn)).collect();
             }
@@ -419,6 +424,11 @@ fn qwen2_matches_reference() {
 }
 
 #[test]
+fn qwen3_matches_reference() {
+    check_against_reference(Arch::Qwen3, 13);
+}
+
+#[test]
 fn gemma3_matches_reference_with_sliding_window() {
     check_against_reference(Arch::Gemma3, 3);
 }
@@ -444,7 +454,12 @@ fn alone(model: &Model, prompt: &[u32], decode: &[u32]) -> Vec<Vec<f32>> {
 
 #[test]
 fn batched_decoding_equals_decoding_alone() {
-    for (arch, seed) in [(Arch::Llama, 4), (Arch::Qwen2, 5), (Arch::Gemma3, 6)] {
+    for (arch, seed) in [
+        (Arch::Llama, 4),
+        (Arch::Qwen2, 5),
+        (Arch::Qwen3, 14),
+        (Arch::Gemma3, 6),
+    ] {
         let model = load(arch, &random_tensors(arch, seed));
         let prompts: [&[u32]; 3] = [&[2, 5, 8, 11, 3], &[9, 1, 30], &[14, 14, 2, 6, 38, 20]];
         let decodes: [[u32; 4]; 3] = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]];

@@ -1,4 +1,5 @@
-//! Llama (`general.architecture = llama`), and the pre-norm decoder that Qwen2 shares.
+//! Llama (`general.architecture = llama`), and the pre-norm decoder that Qwen2 and
+//! Qwen3 share.
 //!
 //! For tokens `t` at positions `p`:
 //!
@@ -7,7 +8,8 @@
 //! for each layer l:
 //!     h = RMSNorm_attn(x)
 //!     q = Wq h (+ bq),  k = Wk h (+ bk),  v = Wv h (+ bv)      biases: Qwen2 only
-//!     q, k = RoPE(q, k, p)        adjacent pairs for llama, NeoX halves for Qwen2
+//!     q, k = RMSNorm_q(q), RMSNorm_k(k) per head                   Qwen3 only
+//!     q, k = RoPE(q, k, p)        adjacent pairs for llama, NeoX halves for Qwen
 //!     x = x + Wo softmax(q k^T / sqrt(head_dim) + causal mask) v
 //!     h = RMSNorm_ffn(x)
 //!     x = x + W_down(silu(W_gate h) * W_up h)
@@ -27,6 +29,17 @@ use super::attention::SelfAttention;
 use super::layers::{add_assign, embed, Activation, GatedMlp, Linear, RmsNorm, Rope, RopeStyle};
 use super::loader::{blk, blk_bias, Weights};
 use super::{Architecture, BatchEntry, KvCache, ModelConfig, ModelError};
+
+/// How a member of the llama family departs from llama itself.
+pub(crate) struct Variant {
+    /// Metadata prefix (`general.architecture`).
+    pub arch: &'static str,
+    pub rope: RopeStyle,
+    /// Biases on the Q/K/V projections (`blk.N.attn_{q,k,v}.bias`).
+    pub qkv_bias: bool,
+    /// Per-head RMSNorm of queries and keys before RoPE (`blk.N.attn_{q,k}_norm`).
+    pub qk_norm: bool,
+}
 
 #[derive(Debug)]
 struct Block {
@@ -50,19 +63,23 @@ pub struct Llama {
 
 impl Llama {
     pub(crate) fn load(file: &Arc<GgufFile>, w: &Weights) -> Result<Llama, ModelError> {
-        Llama::load_variant(file, w, "llama", RopeStyle::Normal, false)
+        let variant = Variant {
+            arch: "llama",
+            rope: RopeStyle::Normal,
+            qkv_bias: false,
+            qk_norm: false,
+        };
+        Llama::load_variant(file, w, &variant)
     }
 
-    /// Loads the decoder under metadata prefix `arch`, with the given RoPE pairing and
-    /// with or without Q/K/V biases.
+    /// Loads the decoder as `variant` describes.
     pub(crate) fn load_variant(
         file: &Arc<GgufFile>,
         w: &Weights,
-        arch: &str,
-        style: RopeStyle,
-        qkv_bias: bool,
+        variant: &Variant,
     ) -> Result<Llama, ModelError> {
-        let config = ModelConfig::read(file, arch, style)?;
+        let style = variant.rope;
+        let config = ModelConfig::read(file, variant.arch, style)?;
         let c = &config;
         let (d, hd, eps) = (c.n_embd, c.head_dim, c.rms_eps);
         let q_dim = c.n_head * hd;
@@ -76,8 +93,16 @@ impl Llama {
             factors.as_deref(),
         );
         let bias = |l: usize, name: &str, len: usize| -> Result<Option<Vec<f32>>, ModelError> {
-            if qkv_bias {
+            if variant.qkv_bias {
                 w.vector(&blk_bias(l, name), len).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+
+        let head_norm = |l: usize, name: &str| -> Result<Option<RmsNorm>, ModelError> {
+            if variant.qk_norm {
+                w.rms_norm(&blk(l, name), hd, eps).map(Some)
             } else {
                 Ok(None)
             }
@@ -96,8 +121,8 @@ impl Llama {
                     .matrix(&blk(l, "attn_v"), d, kv_dim)?
                     .with_bias(bias(l, "attn_v", kv_dim)?),
                 wo: w.matrix(&blk(l, "attn_output"), q_dim, d)?,
-                q_norm: None,
-                k_norm: None,
+                q_norm: head_norm(l, "attn_q_norm")?,
+                k_norm: head_norm(l, "attn_k_norm")?,
                 rope: rope.clone(),
                 n_head: c.n_head,
                 n_head_kv: c.n_head_kv,

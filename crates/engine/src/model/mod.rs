@@ -1,7 +1,8 @@
 //! Model architectures and the batched forward pass.
 //!
 //! [`Model::load`] reads `general.architecture` and builds one of the architectures,
-//! each in its own file and readable top to bottom: [`gemma3`], [`qwen2`], [`llama`].
+//! each in its own file and readable top to bottom: [`gemma3`], [`qwen2`], [`qwen3`],
+//! [`llama`].
 //! They share the building blocks in [`layers`] (linear maps over quantized weights,
 //! RMSNorm, RoPE, gated MLPs) and [`attention`] (grouped-query attention over the
 //! [`KvCache`], optionally windowed).
@@ -19,6 +20,7 @@ pub mod layers;
 pub mod llama;
 mod loader;
 pub mod qwen2;
+pub mod qwen3;
 
 use std::sync::Arc;
 
@@ -45,7 +47,7 @@ pub struct BatchEntry {
 /// Hyper-parameters every architecture has, read from `<arch>.*` metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfig {
-    /// `general.architecture` (`gemma3`, `qwen2`, `llama`).
+    /// `general.architecture` (`gemma3`, `qwen2`, `qwen3`, `llama`).
     pub architecture: String,
     pub n_vocab: usize,
     pub n_embd: usize,
@@ -181,6 +183,7 @@ impl Model {
         let arch: Box<dyn Architecture> = match name {
             "gemma3" => Box::new(gemma3::Gemma3::load(&file, &w)?),
             "qwen2" => Box::new(qwen2::Qwen2::load(&file, &w)?),
+            "qwen3" => Box::new(qwen3::Qwen3::load(&file, &w)?),
             "llama" => Box::new(llama::Llama::load(&file, &w)?),
             other => return Err(ModelError::UnsupportedArchitecture(other.to_owned())),
         };

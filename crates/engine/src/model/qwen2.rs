@@ -11,7 +11,7 @@ use std::sync::Arc;
 use gguf::GgufFile;
 
 use super::layers::RopeStyle;
-use super::llama::Llama;
+use super::llama::{Llama, Variant};
 use super::loader::Weights;
 use super::{Architecture, BatchEntry, KvCache, ModelConfig, ModelError};
 
@@ -21,7 +21,13 @@ pub struct Qwen2(Llama);
 
 impl Qwen2 {
     pub(crate) fn load(file: &Arc<GgufFile>, w: &Weights) -> Result<Qwen2, ModelError> {
-        Llama::load_variant(file, w, "qwen2", RopeStyle::Neox, true).map(Qwen2)
+        let variant = Variant {
+            arch: "qwen2",
+            rope: RopeStyle::Neox,
+            qkv_bias: true,
+            qk_norm: false,
+        };
+        Llama::load_variant(file, w, &variant).map(Qwen2)
     }
 }
 
