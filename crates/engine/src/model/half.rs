@@ -1,4 +1,5 @@
-//! IEEE half-precision helpers for the key/value cache.
+//! IEEE half-precision helpers for the key/value cache (conversions from the `gguf`
+//! crate; the attention kernels here).
 //!
 //! The cache stores keys and values as f16 bits (`u16`), the same precision llama.cpp
 //! uses by default, which halves cache memory and the bytes attention has to stream.
@@ -10,61 +11,12 @@ use std::sync::OnceLock;
 
 /// Converts one f16 (as bits) to f32 exactly.
 pub fn to_f32(h: u16) -> f32 {
-    let sign = ((h as u32) & 0x8000) << 16;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let mant = (h & 0x3ff) as u32;
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        (0, _) => {
-            // Subnormal: value = mant * 2^-24; normalise into an f32 exponent.
-            let shift = mant.leading_zeros() - 21; // bring the top set bit to bit 10
-            let m = (mant << shift) & 0x3ff;
-            let e = 127 - 15 + 1 - shift;
-            sign | (e << 23) | (m << 13)
-        }
-        (0x1f, 0) => sign | 0x7f80_0000,
-        (0x1f, _) => sign | 0x7fc0_0000 | (mant << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
-    };
-    f32::from_bits(bits)
+    gguf::half::f16_to_f32(h)
 }
 
-/// Converts an f32 to f16 bits, rounding to nearest even; out-of-range values
-/// become infinities, NaN stays NaN.
+/// Converts an f32 to f16 bits, rounding to nearest even.
 pub fn from_f32(x: f32) -> u16 {
-    let bits = x.to_bits();
-    let sign = ((bits >> 16) & 0x8000) as u16;
-    let exp = ((bits >> 23) & 0xff) as i32;
-    let mant = bits & 0x7f_ffff;
-    if exp == 0xff {
-        let nan = if mant != 0 { 0x200 } else { 0 };
-        return sign | 0x7c00 | nan;
-    }
-    let e = exp - 127 + 15;
-    if e >= 0x1f {
-        return sign | 0x7c00;
-    }
-    if e <= 0 {
-        // Subnormal or zero in f16: shift the mantissa (with its implicit bit) right.
-        if e < -10 {
-            return sign;
-        }
-        let m = mant | 0x80_0000;
-        let shift = (14 - e) as u32;
-        let half = 1u32 << (shift - 1);
-        let rest = m & ((1u32 << shift) - 1);
-        let mut out = m >> shift;
-        if rest > half || (rest == half && out & 1 == 1) {
-            out += 1;
-        }
-        return sign | out as u16;
-    }
-    let mut out = ((e as u32) << 10) | (mant >> 13);
-    let rest = mant & 0x1fff;
-    if rest > 0x1000 || (rest == 0x1000 && out & 1 == 1) {
-        out += 1; // may carry into the exponent, which is the correct rounding
-    }
-    sign | out as u16
+    gguf::half::f32_to_f16(x)
 }
 
 /// Writes `src` as f16 bits into `dst` (same length).
@@ -170,26 +122,6 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_trips_every_half() {
-        for h in 0..=u16::MAX {
-            let f = to_f32(h);
-            if f.is_nan() {
-                assert!(to_f32(from_f32(f)).is_nan());
-            } else {
-                assert_eq!(from_f32(f), h, "bits {h:#06x} value {f}");
-            }
-        }
-    }
-
-    #[test]
-    fn rounds_to_nearest_even() {
-        assert_eq!(to_f32(from_f32(1.0 + 1.0 / 4096.0)), 1.0); // halfway, rounds down to even
-        assert_eq!(to_f32(from_f32(1.0 + 3.0 / 4096.0)), 1.0 + 4.0 / 4096.0);
-        assert_eq!(from_f32(1e6), 0x7c00);
-        assert_eq!(to_f32(from_f32(3e-8)), to_f32(1)); // nearest subnormal
-    }
 
     #[test]
     fn kernels_match_scalar() {
