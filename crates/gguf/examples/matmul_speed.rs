@@ -100,12 +100,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // `MATMUL_SPEED_ONLY=substring` limits the per-tensor table (quicker experiments).
     let only = std::env::var("MATMUL_SPEED_ONLY").unwrap_or_default();
+    // `MATMUL_SPEED_BATCHES=1,16` picks the batch sizes (prompt prefill runs batches
+    // of hundreds; parallel decoding, one vector per sequence).
+    let batches: Vec<usize> = std::env::var("MATMUL_SPEED_BATCHES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 4, 16, 64, 256]);
     for name in names.into_iter().filter(|n| n.contains(only.as_str())) {
         let Some(t) = file.tensor(name) else {
             continue;
         };
         let m = QMatrix::from_tensor(&file, t)?;
-        for batch in [1, 4, 16] {
+        for &batch in &batches {
             let xs: Vec<f32> = (0..batch * m.cols).map(|i| (i % 7) as f32 - 3.0).collect();
             let mut out = vec![0f32; batch * m.rows];
             let d = median(Duration::from_millis(300), || {

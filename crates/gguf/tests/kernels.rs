@@ -36,7 +36,7 @@ fn reference(m: &QMatrix, xs: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn check(dtype: GgmlType, data: &[u8], rows: usize, cols: usize, seed: u64) {
-    check_batches(dtype, data, rows, cols, seed, &[1, 3, 5, 8]);
+    check_batches(dtype, data, rows, cols, seed, &[1, 3, 5, 8, 19]);
 }
 
 fn check_batches(
@@ -147,9 +147,22 @@ fn fallback_types_match_reference() {
 fn large_matrices_split_across_threads() {
     // Big enough to be split into many work items, with a ragged last chunk.
     let (rows, cols) = (1001, 1024);
-    for t in [GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K] {
+    for t in [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ] {
         let w = Lcg(9).vec(rows * cols);
-        check(t, &quantize(t, &w).unwrap(), rows, cols, 3);
+        check_batches(
+            t,
+            &quantize(t, &w).unwrap(),
+            rows,
+            cols,
+            3,
+            &[1, 3, 8, 16, 35],
+        );
     }
 }
 
@@ -179,8 +192,13 @@ fn long_rows_and_large_batches_are_blocked() {
     // 8192-value rows make each quantized vector ~9 KiB, so a batch of 10 runs as
     // blocks of 4, 4 and 2 vectors against every row.
     let (rows, cols) = (24, 8192);
-    for t in [GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F32] {
+    for t in [
+        GgmlType::Q8_0,
+        GgmlType::Q5_0,
+        GgmlType::Q6_K,
+        GgmlType::F32,
+    ] {
         let w = Lcg(21).vec(rows * cols);
-        check_batches(t, &quantize(t, &w).unwrap(), rows, cols, 4, &[10]);
+        check_batches(t, &quantize(t, &w).unwrap(), rows, cols, 4, &[10, 20]);
     }
 }

@@ -10,6 +10,8 @@
 pub mod act;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod packed;
 mod scalar;
 mod tile;
 
@@ -198,6 +200,15 @@ impl<'a> QMatrix<'a> {
                 self.$acts(xs, batch, out, &Scalar($scalar))
             }};
         }
+        #[cfg(target_arch = "x86_64")]
+        if vnni && batch >= packed::GROUP {
+            if let Some(shift) = packed::offset_shift(self.dtype) {
+                // SAFETY: `vnni` is true only when the CPU has AVX2, FMA, F16C,
+                // AVX512-VNNI and AVX512-VL.
+                unsafe { self.packed_batch(shift, xs, batch, out) };
+                return;
+            }
+        }
         match self.dtype {
             GgmlType::Q8_0 => pick!(
                 q8_0_acts,
@@ -268,6 +279,53 @@ impl<'a> QMatrix<'a> {
         let mut acts = Vec::with_capacity(xs.len() / 32);
         act::quantize_q8_0(xs, &mut acts);
         self.run(&acts, self.cols / 32, batch, out, k);
+    }
+
+    /// Batches of 32-value block types on VNNI CPUs: the vectors are repacked eight
+    /// to a register (see `packed`); each worker decodes its rows a few dozen at a
+    /// time and writes its rows of the output directly.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX512-VNNI and AVX512-VL.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn packed_batch(&self, shift: u32, xs: &[f32], batch: usize, out: &mut [f32]) {
+        const SUB: usize = 64;
+        let nb = self.cols / 32;
+        let mut acts = Vec::with_capacity(xs.len() / 32);
+        act::quantize_q8_0(xs, &mut acts);
+        let packs = packed::pack(&acts, nb, batch);
+        let chunk = chunk_rows(self.rows, self.data.len() * batch);
+        let rb = self.row_bytes();
+        let outp = packed::OutPtr {
+            ptr: out.as_mut_ptr(),
+            rows: self.rows,
+            batch,
+        };
+        let work = |ci: usize| {
+            let mut dec: Vec<packed::Decoded> = (0..SUB)
+                .map(|_| packed::Decoded {
+                    codes: Vec::new(),
+                    scales: Vec::new(),
+                })
+                .collect();
+            let end = ((ci + 1) * chunk).min(self.rows);
+            for sub in (ci * chunk..end).step_by(SUB) {
+                let n = SUB.min(end - sub);
+                let data = &self.data[sub * rb..(sub + n) * rb];
+                // SAFETY: the caller's CPU features; each work item owns rows
+                // `ci * chunk..end` of the output, which holds `rows * batch` values.
+                unsafe {
+                    packed::decode_rows(self.dtype, data, nb, &mut dec[..n]);
+                    packed::rows_against_groups(shift, &dec[..n], sub, &packs, nb, outp);
+                }
+            }
+        };
+        let items = self.rows.div_ceil(chunk);
+        if items == 1 {
+            work(0);
+        } else {
+            (0..items).into_par_iter().for_each(work);
+        }
     }
 
     fn q8k_acts(&self, xs: &[f32], batch: usize, out: &mut [f32], k: &impl Tile<ActQ8K>) {

@@ -1,0 +1,285 @@
+//! Batch kernel for the 32-value block types (Q8_0, Q4_0, Q5_0) on CPUs with the
+//! AVX-512 VNNI byte dot product on 256-bit registers.
+//!
+//! Batches of eight or more vectors are repacked so that one 256-bit register holds
+//! four consecutive activation bytes of eight vectors; a weight row's four bytes,
+//! broadcast from memory, then meet eight vectors in one `vpdpbusd`, and after the
+//! eight byte quads of a block each 32-bit lane holds the block's dot product for
+//! one vector. The block's scales apply to all eight lanes at once (one multiply,
+//! one FMA), so there is no horizontal sum per block and vector. Weights are
+//! decoded once per row into unsigned codes with an offset (Q8_0 codes plus 128),
+//! whose contribution returns through each activation block's integer sum.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use super::act::ActQ8_0;
+use crate::blocks::{as_blocks, BlockQ4_0, BlockQ5_0, BlockQ8_0};
+use crate::types::GgmlType;
+
+/// One block (32 values) of eight activation vectors: `qs[k]` holds bytes
+/// `4k..4k+4` of vector 0, then of vector 1, ..., of vector 7.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+pub(super) struct Pack8 {
+    qs: [[i8; 32]; 8],
+    d: [f32; 8],
+    isum: [i32; 8],
+}
+
+/// Vectors per packed group.
+pub(super) const GROUP: usize = 8;
+
+/// Repacks `batch` vectors of `nb` blocks each into groups of eight (group-major,
+/// then block); missing vectors of the last group are zero.
+pub(super) fn pack(acts: &[ActQ8_0], nb: usize, batch: usize) -> Vec<Pack8> {
+    let groups = batch.div_ceil(GROUP);
+    let zero = Pack8 {
+        qs: [[0; 32]; 8],
+        d: [0.0; 8],
+        isum: [0; 8],
+    };
+    let mut out = vec![zero; groups * nb];
+    for (gi, g) in out.chunks_exact_mut(nb).enumerate() {
+        for c in 0..GROUP {
+            let b = gi * GROUP + c;
+            if b >= batch {
+                break;
+            }
+            for (p, a) in g.iter_mut().zip(&acts[b * nb..(b + 1) * nb]) {
+                for k in 0..8 {
+                    p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
+                }
+                p.d[c] = a.d;
+                p.isum[c] = a.qs.iter().map(|&q| q as i32).sum();
+            }
+        }
+    }
+    out
+}
+
+/// A weight row decoded to unsigned codes (value = scale * (code - offset)).
+pub(super) struct Decoded {
+    pub(super) codes: Vec<[u8; 32]>,
+    pub(super) scales: Vec<f32>,
+}
+
+/// log2 of the code offset of each type (Q8_0 is stored signed; adding 128 makes
+/// its codes unsigned).
+pub(super) fn offset_shift(t: GgmlType) -> Option<u32> {
+    match t {
+        GgmlType::Q8_0 => Some(7),
+        GgmlType::Q4_0 => Some(3),
+        GgmlType::Q5_0 => Some(4),
+        _ => None,
+    }
+}
+
+/// Decodes `rows` consecutive rows of `data` (of type `t`, `nb` blocks each) into
+/// `out[0..rows]`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn decode_rows(t: GgmlType, data: &[u8], nb: usize, out: &mut [Decoded]) {
+    let t16 = crate::half::f16_table();
+    let rb = data.len() / out.len().max(1);
+    for (r, d) in out.iter_mut().enumerate() {
+        let row = &data[r * rb..(r + 1) * rb];
+        d.codes.resize(nb, [0; 32]);
+        d.scales.resize(nb, 0.0);
+        let m4 = _mm256_set1_epi8(0x0f);
+        match t {
+            GgmlType::Q8_0 => {
+                let bl: &[BlockQ8_0] = as_blocks(row).unwrap_or(&[]);
+                for (i, b) in bl.iter().enumerate() {
+                    let q = _mm256_loadu_si256(b.qs.as_ptr().cast());
+                    let u = _mm256_xor_si256(q, _mm256_set1_epi8(-128));
+                    _mm256_storeu_si256(d.codes[i].as_mut_ptr().cast(), u);
+                    d.scales[i] = t16[u16::from_le_bytes(b.d) as usize];
+                }
+            }
+            GgmlType::Q4_0 => {
+                let bl: &[BlockQ4_0] = as_blocks(row).unwrap_or(&[]);
+                for (i, b) in bl.iter().enumerate() {
+                    let q = _mm_loadu_si128(b.qs.as_ptr().cast());
+                    let both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+                    let u = _mm256_and_si256(both, m4);
+                    _mm256_storeu_si256(d.codes[i].as_mut_ptr().cast(), u);
+                    d.scales[i] = t16[u16::from_le_bytes(b.d) as usize];
+                }
+            }
+            GgmlType::Q5_0 => {
+                let bl: &[BlockQ5_0] = as_blocks(row).unwrap_or(&[]);
+                #[rustfmt::skip]
+                let spread = _mm256_setr_epi8(
+                    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                    2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+                );
+                let mask = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+                for (i, b) in bl.iter().enumerate() {
+                    let q = _mm_loadu_si128(b.qs.as_ptr().cast());
+                    let both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+                    let lo = _mm256_and_si256(both, m4);
+                    let v = _mm256_set1_epi32(u32::from_le_bytes(b.qh) as i32);
+                    let v = _mm256_shuffle_epi8(v, spread);
+                    let set = _mm256_cmpeq_epi8(_mm256_and_si256(v, mask), mask);
+                    let hi = _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+                    _mm256_storeu_si256(d.codes[i].as_mut_ptr().cast(), _mm256_or_si256(lo, hi));
+                    d.scales[i] = t16[u16::from_le_bytes(b.d) as usize];
+                }
+            }
+            _ => unreachable!("packed kernel for {t}"),
+        }
+    }
+}
+
+/// `R` decoded rows against `G` packed groups; `out[r][g][c]` is the dot product of
+/// row `r` with vector `c` of group `g`. `SHIFT` is log2 of the code offset.
+#[inline(always)]
+unsafe fn tile<const SHIFT: i32, const R: usize, const G: usize>(
+    w: [&Decoded; R],
+    a: [&[Pack8]; G],
+) -> [[[f32; 8]; G]; R] {
+    let n = a.iter().map(|a| a.len()).min().unwrap_or(0);
+    let n = w.iter().map(|w| w.codes.len()).fold(n, usize::min);
+    let mut acc = [[_mm256_setzero_ps(); G]; R];
+    for i in 0..n {
+        let mut s = [[_mm256_setzero_si256(); G]; R];
+        for k in 0..8 {
+            let mut av = [_mm256_setzero_si256(); G];
+            for g in 0..G {
+                av[g] = _mm256_load_si256(a[g][i].qs[k].as_ptr().cast());
+            }
+            for r in 0..R {
+                let quad = w[r].codes[i]
+                    .as_ptr()
+                    .add(4 * k)
+                    .cast::<i32>()
+                    .read_unaligned();
+                let wb = _mm256_set1_epi32(quad);
+                for g in 0..G {
+                    s[r][g] = _mm256_dpbusd_epi32(s[r][g], wb, av[g]);
+                }
+            }
+        }
+        let mut off = [_mm256_setzero_si256(); G];
+        let mut da = [_mm256_setzero_ps(); G];
+        for g in 0..G {
+            let p = &a[g][i];
+            off[g] = _mm256_slli_epi32::<SHIFT>(_mm256_load_si256(p.isum.as_ptr().cast()));
+            da[g] = _mm256_load_ps(p.d.as_ptr());
+        }
+        for r in 0..R {
+            let dw = _mm256_set1_ps(w[r].scales[i]);
+            for g in 0..G {
+                let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(s[r][g], off[g]));
+                acc[r][g] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[g]), v, acc[r][g]);
+            }
+        }
+    }
+    let mut out = [[[0f32; 8]; G]; R];
+    for r in 0..R {
+        for g in 0..G {
+            _mm256_storeu_ps(out[r][g].as_mut_ptr(), acc[r][g]);
+        }
+    }
+    out
+}
+
+/// Output of a worker: `out[b * rows + r]`, written at the rows a worker owns.
+#[derive(Clone, Copy)]
+pub(super) struct OutPtr {
+    pub(super) ptr: *mut f32,
+    pub(super) rows: usize,
+    pub(super) batch: usize,
+}
+
+// SAFETY: workers write disjoint rows through it (see `rows_against_groups`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// # Safety
+    /// `r < rows`, `ptr` valid for `rows * batch` values, and no other thread
+    /// writes row `r`.
+    #[inline(always)]
+    unsafe fn put(&self, r: usize, g: usize, v: &[f32; 8]) {
+        for (c, &x) in v.iter().enumerate() {
+            let b = g * GROUP + c;
+            if b < self.batch {
+                *self.ptr.add(b * self.rows + r) = x;
+            }
+        }
+    }
+}
+
+/// Computes rows `first..first + w.len()` (decoded in `w`) against every group in
+/// `packs` (`nb` blocks per group), writing through `out`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, AVX512-VNNI and AVX512-VL; `out` must satisfy
+/// `OutPtr::put` for these rows.
+#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+pub(super) unsafe fn rows_against_groups(
+    shift: u32,
+    w: &[Decoded],
+    first: usize,
+    packs: &[Pack8],
+    nb: usize,
+    out: OutPtr,
+) {
+    match shift {
+        7 => run::<7>(w, first, packs, nb, out),
+        3 => run::<3>(w, first, packs, nb, out),
+        _ => run::<4>(w, first, packs, nb, out),
+    }
+}
+
+#[inline(always)]
+unsafe fn run<const SHIFT: i32>(
+    w: &[Decoded],
+    first: usize,
+    packs: &[Pack8],
+    nb: usize,
+    out: OutPtr,
+) {
+    let groups: Vec<&[Pack8]> = packs.chunks_exact(nb).collect();
+    // Groups in blocks of about 32 KiB, so they stay in L1/L2 while the rows pass.
+    let per = (32 * 1024 / (nb * std::mem::size_of::<Pack8>())).max(2) & !1;
+    for g0 in (0..groups.len()).step_by(per) {
+        let g1 = (g0 + per).min(groups.len());
+        let mut r = 0;
+        while r < w.len() {
+            let two = r + 1 < w.len();
+            let mut g = g0;
+            while g < g1 {
+                let pair = g + 1 < g1;
+                if two && pair {
+                    let o = tile::<SHIFT, 2, 2>([&w[r], &w[r + 1]], [groups[g], groups[g + 1]]);
+                    for i in 0..2 {
+                        for j in 0..2 {
+                            out.put(first + r + i, g + j, &o[i][j]);
+                        }
+                    }
+                } else if two {
+                    let o = tile::<SHIFT, 2, 1>([&w[r], &w[r + 1]], [groups[g]]);
+                    for i in 0..2 {
+                        out.put(first + r + i, g, &o[i][0]);
+                    }
+                } else if pair {
+                    let o = tile::<SHIFT, 1, 2>([&w[r]], [groups[g], groups[g + 1]]);
+                    for j in 0..2 {
+                        out.put(first + r, g + j, &o[0][j]);
+                    }
+                } else {
+                    let o = tile::<SHIFT, 1, 1>([&w[r]], [groups[g]]);
+                    out.put(first + r, g, &o[0][0]);
+                }
+                g += if pair { 2 } else { 1 };
+            }
+            r += if two { 2 } else { 1 };
+        }
+    }
+}
