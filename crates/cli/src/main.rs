@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own file under `cmd/` with its flags (a clap `Args`
 //! struct) and a `run` function returning the process exit code.
 
+mod answer_checker;
 mod backend;
 mod cmd;
 

@@ -397,3 +397,44 @@ async fn a_problem_file_runs_every_problem_with_overridden_templates() {
         .iter()
         .any(|r| r.contains("CUSTOM GRADER\nProve B.\n---\nby parity")));
 }
+
+/// Proofs alternate between two final answers; reviews all find a minor issue.
+fn two_answers(req: &scripted_server::ChatRequestSeen) -> Reply {
+    if is_verification(req) {
+        Reply::text(review("The last step is terse.", "0.5"))
+    } else if req.seq % 2 == 0 {
+        Reply::text(proof("Checking all cases, the least such n is \\boxed{3}."))
+    } else {
+        Reply::text(proof("Checking all cases, the least such n is \\boxed{5}."))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn top_proofs_with_different_final_answers_are_flagged() {
+    let server = ScriptedServer::start(two_answers).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.sqlite");
+    let out = prove_json(
+        server.base_url(),
+        &run,
+        flags(small(4, 2, 1, 0), &["--batch", "1"]),
+    )
+    .await;
+    let o: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let groups = o["answer_disagreement"]["groups"].as_array().unwrap();
+    let answers: HashSet<&str> = groups
+        .iter()
+        .map(|g| g["answer"].as_str().unwrap())
+        .collect();
+    assert_eq!(answers, HashSet::from(["3", "5"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn top_proofs_that_agree_are_not_flagged() {
+    let server = ScriptedServer::start(minor_issues).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.sqlite");
+    let out = prove_json(server.base_url(), &run, flags(small(3, 2, 1, 0), &[])).await;
+    let o: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(o["answer_disagreement"].is_null());
+}

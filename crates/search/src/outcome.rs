@@ -60,7 +60,14 @@ pub struct Outcome {
     /// Stored proofs, verifications and meta-verifications.
     pub samples: SampleCounts,
     pub usage: UsageTotals,
+    /// Bodies of the best-ranked proofs that followed the protocol (at most
+    /// [`TOP_PROOFS`]), so a caller can check that they reach the same final answer.
+    #[serde(skip)]
+    pub top_proofs: Vec<String>,
 }
+
+/// How many of the best-ranked proofs [`Outcome::top_proofs`] keeps.
+pub const TOP_PROOFS: usize = 8;
 
 /// How many samples of each kind are stored, and how many of them are unparsable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -113,6 +120,13 @@ pub fn summarize(
             counts.unparsable += 1;
         }
     }
+    let top_proofs = pool
+        .ranked(u32::MAX)
+        .into_iter()
+        .filter(|s| s.proof.status == store::ParseStatus::Ok)
+        .filter_map(|s| s.proof.body.clone())
+        .take(TOP_PROOFS)
+        .collect();
     let solved = passed.is_some();
     Ok(Outcome {
         problem_idx: problem.problem_idx.clone(),
@@ -124,5 +138,6 @@ pub fn summarize(
         best,
         samples: counts,
         usage: store.usage(Some(&problem.key))?,
+        top_proofs,
     })
 }

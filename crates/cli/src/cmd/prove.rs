@@ -5,9 +5,11 @@
 //! sample goes to the run database as it arrives; running the same command with the
 //! same `--run` resumes and requests only the samples not stored yet.
 
+use crate::answer_checker::Checker;
 use crate::backend::{self, BackendArgs};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use search::solve::{answers_disagree, Disagreement};
 use search::{Outcome, Preset, Search, SearchConfig, SearchEvent, SearchParts, Templates};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -129,10 +131,22 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         anyhow::Ok(outcomes)
     })?;
     let mut errors = 0;
+    let checker = Checker::new();
     for outcome in outcomes {
         match outcome {
-            Ok(o) if args.json => println!("{}", serde_json::to_string(&o)?),
-            Ok(o) => print_summary(&o),
+            Ok(o) => {
+                let disagreement = top_answers_disagree(&o, &checker);
+                if args.json {
+                    let mut value = serde_json::to_value(&o)?;
+                    value["answer_disagreement"] = serde_json::to_value(&disagreement)?;
+                    println!("{value}");
+                } else {
+                    print_summary(&o);
+                    if let Some(d) = &disagreement {
+                        print_disagreement(d);
+                    }
+                }
+            }
             Err(e) => {
                 errors += 1;
                 eprintln!("error: {e}");
@@ -289,6 +303,26 @@ async fn show_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<SearchEvent>
             line.round, line.tokens
         ));
     }
+}
+
+/// Whether the best-ranked proofs state different final answers. When they do, at
+/// least one of them is wrong however well it was verified, so the result deserves a
+/// second look.
+fn top_answers_disagree(o: &Outcome, checker: &Checker) -> Option<Disagreement> {
+    let texts: Vec<&str> = o.top_proofs.iter().map(String::as_str).collect();
+    answers_disagree(&texts, checker)
+}
+
+fn print_disagreement(d: &Disagreement) {
+    let answers: Vec<String> = d
+        .groups
+        .iter()
+        .map(|g| format!("{} ({} proofs)", g.answer, g.members.len()))
+        .collect();
+    println!(
+        "  warning: the best proofs reach different final answers: {}\n",
+        answers.join(", ")
+    );
 }
 
 fn print_summary(o: &Outcome) {

@@ -6,9 +6,10 @@
 //! with a gold answer (`--gold`, or an `answer` field in the input) it also says
 //! whether each is correct.
 
+use crate::answer_checker::{boxed, Checker};
 use crate::backend::{self, BackendArgs};
 use anyhow::Context;
-use search::solve::{self, AnswerChecker, SolveConfig, SolveResult};
+use search::solve::{self, SolveConfig, SolveResult};
 use search::Templates;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -46,26 +47,6 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     backend: BackendArgs,
-}
-
-/// The answer crate as the solver's extractor and judge.
-struct Checker {
-    opts: answer::Options,
-}
-
-impl AnswerChecker for Checker {
-    fn extract(&self, text: &str) -> Option<String> {
-        answer::parse_answer(text, &self.opts).ok().map(|p| p.text)
-    }
-
-    fn equivalent(&self, a: &str, b: &str) -> Option<bool> {
-        answer::check(&boxed(a), &boxed(b), &self.opts).equivalent
-    }
-}
-
-/// Extracted answers are bare math; a box makes the checker read them as a whole.
-fn boxed(a: &str) -> String {
-    format!("\\boxed{{{a}}}")
 }
 
 struct Job {
@@ -137,9 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         generator_model: backends.generator_model.clone(),
         verifier_model: backends.verifier_model.clone(),
     };
-    let checker = Checker {
-        opts: answer::Options::default(),
-    };
+    let checker = Checker::new();
     let runtime = tokio::runtime::Runtime::new()?;
     let mut failures = 0;
     for job in &jobs {
