@@ -402,7 +402,7 @@ async fn a_problem_file_runs_every_problem_with_overridden_templates() {
 fn two_answers(req: &scripted_server::ChatRequestSeen) -> Reply {
     if is_verification(req) {
         Reply::text(review("The last step is terse.", "0.5"))
-    } else if req.seq % 2 == 0 {
+    } else if req.seq.is_multiple_of(2) {
         Reply::text(proof("Checking all cases, the least such n is \\boxed{3}."))
     } else {
         Reply::text(proof("Checking all cases, the least such n is \\boxed{5}."))
