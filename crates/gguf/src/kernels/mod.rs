@@ -208,6 +208,11 @@ impl<'a> QMatrix<'a> {
                 unsafe { self.packed_batch(shift, xs, batch, out) };
                 return;
             }
+            if matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
+                // SAFETY: as above.
+                unsafe { self.packed_batch_k(xs, batch, out) };
+                return;
+            }
         }
         match self.dtype {
             GgmlType::Q8_0 => pick!(
@@ -317,6 +322,46 @@ impl<'a> QMatrix<'a> {
                 unsafe {
                     packed::decode_rows(self.dtype, data, nb, &mut dec[..n]);
                     packed::rows_against_groups(shift, &dec[..n], sub, &packs, nb, outp);
+                }
+            }
+        };
+        let items = self.rows.div_ceil(chunk);
+        if items == 1 {
+            work(0);
+        } else {
+            (0..items).into_par_iter().for_each(work);
+        }
+    }
+
+    /// As `packed_batch`, for Q4_K and Q6_K weights against Q8_K vectors.
+    ///
+    /// # Safety
+    /// As `packed_batch`.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn packed_batch_k(&self, xs: &[f32], batch: usize, out: &mut [f32]) {
+        const SUB: usize = 32;
+        let nb = self.cols / 256;
+        let mut acts = Vec::with_capacity(xs.len() / 256);
+        act::quantize_q8k(xs, &mut acts);
+        let packs = packed::pack_k(&acts, nb, batch);
+        let chunk = chunk_rows(self.rows, self.data.len() * batch);
+        let rb = self.row_bytes();
+        let q6 = self.dtype == GgmlType::Q6_K;
+        let outp = packed::OutPtr {
+            ptr: out.as_mut_ptr(),
+            rows: self.rows,
+            batch,
+        };
+        let work = |ci: usize| {
+            let mut dec: Vec<packed::DecodedK> = (0..SUB).map(|_| Default::default()).collect();
+            let end = ((ci + 1) * chunk).min(self.rows);
+            for sub in (ci * chunk..end).step_by(SUB) {
+                let n = SUB.min(end - sub);
+                let data = &self.data[sub * rb..(sub + n) * rb];
+                // SAFETY: as in `packed_batch`.
+                unsafe {
+                    packed::decode_rows_k(self.dtype, data, nb, &mut dec[..n]);
+                    packed::rows_against_groups_k(q6, &dec[..n], sub, &packs, nb, outp);
                 }
             }
         };

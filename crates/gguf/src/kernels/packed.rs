@@ -14,8 +14,8 @@
 
 use std::arch::x86_64::*;
 
-use super::act::ActQ8_0;
-use crate::blocks::{as_blocks, BlockQ4_0, BlockQ5_0, BlockQ8_0};
+use super::act::{ActQ8K, ActQ8_0};
+use crate::blocks::{as_blocks, k4_scale_min, BlockQ4K, BlockQ4_0, BlockQ5_0, BlockQ6K, BlockQ8_0};
 use crate::types::GgmlType;
 
 /// One block (32 values) of eight activation vectors: `qs[k]` holds bytes
@@ -275,6 +275,301 @@ unsafe fn run<const SHIFT: i32>(
                     }
                 } else {
                     let o = tile::<SHIFT, 1, 1>([&w[r]], [groups[g]]);
+                    out.put(first + r, g, &o[0][0]);
+                }
+                g += if pair { 2 } else { 1 };
+            }
+            r += if two { 2 } else { 1 };
+        }
+    }
+}
+
+/// One super-block (256 values) of eight Q8_K activation vectors: `qs[k]` holds
+/// bytes `4k..4k+4` of each of the eight vectors, `bsum[j]` the sums of their
+/// `j`-th group of 16 values.
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+pub(super) struct Pack8K {
+    qs: [[i8; 32]; 64],
+    d: [f32; 8],
+    bsum: [[i32; 8]; 16],
+}
+
+/// Repacks `batch` Q8_K vectors of `nb` super-blocks each into groups of eight.
+pub(super) fn pack_k(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack8K> {
+    let groups = batch.div_ceil(GROUP);
+    let zero = Pack8K {
+        qs: [[0; 32]; 64],
+        d: [0.0; 8],
+        bsum: [[0; 8]; 16],
+    };
+    let mut out = vec![zero; groups * nb];
+    for (gi, g) in out.chunks_exact_mut(nb).enumerate() {
+        for c in 0..GROUP {
+            let b = gi * GROUP + c;
+            if b >= batch {
+                break;
+            }
+            for (p, a) in g.iter_mut().zip(&acts[b * nb..(b + 1) * nb]) {
+                for k in 0..64 {
+                    p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
+                }
+                p.d[c] = a.d;
+                for j in 0..16 {
+                    p.bsum[j][c] = a.bsums[j] as i32;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A K-quant weight row decoded to unsigned codes, with per-group integer scales
+/// (`sc[j]` for values `16j..16j+16`) and, for Q4_K, minima per 32 values.
+#[derive(Default)]
+pub(super) struct DecodedK {
+    codes: Vec<[u8; 256]>,
+    sc: Vec<[i32; 16]>,
+    mins: Vec<[i32; 8]>,
+    d: Vec<f32>,
+    dmin: Vec<f32>,
+}
+
+/// Decodes `out.len()` consecutive Q4_K or Q6_K rows of `data`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mut [DecodedK]) {
+    let t16 = crate::half::f16_table();
+    let h = |b: [u8; 2]| t16[u16::from_le_bytes(b) as usize];
+    let rb = data.len() / out.len().max(1);
+    let m4 = _mm256_set1_epi8(0x0f);
+    let m2 = _mm256_set1_epi8(0x03);
+    let m30 = _mm256_set1_epi8(0x30);
+    for (r, d) in out.iter_mut().enumerate() {
+        let row = &data[r * rb..(r + 1) * rb];
+        d.codes.resize(nb, [0; 256]);
+        d.sc.resize(nb, [0; 16]);
+        d.mins.resize(nb, [0; 8]);
+        d.d.resize(nb, 0.0);
+        d.dmin.resize(nb, 0.0);
+        let store = |dst: &mut [u8; 256], at: usize, v: __m256i| {
+            _mm256_storeu_si256(dst[at..at + 32].as_mut_ptr().cast(), v)
+        };
+        match t {
+            GgmlType::Q4_K => {
+                let bl: &[BlockQ4K] = as_blocks(row).unwrap_or(&[]);
+                for (i, b) in bl.iter().enumerate() {
+                    for c4 in 0..4 {
+                        let q = _mm256_loadu_si256(b.qs[32 * c4..].as_ptr().cast());
+                        store(&mut d.codes[i], 64 * c4, _mm256_and_si256(q, m4));
+                        let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                        store(&mut d.codes[i], 64 * c4 + 32, hi);
+                    }
+                    for g in 0..8 {
+                        let (s, m) = k4_scale_min(&b.scales, g);
+                        d.sc[i][2 * g] = s as i32;
+                        d.sc[i][2 * g + 1] = s as i32;
+                        d.mins[i][g] = m as i32;
+                    }
+                    d.d[i] = h(b.d);
+                    d.dmin[i] = h(b.dmin);
+                }
+            }
+            GgmlType::Q6_K => {
+                let bl: &[BlockQ6K] = as_blocks(row).unwrap_or(&[]);
+                for (i, b) in bl.iter().enumerate() {
+                    for hf in 0..2 {
+                        let ql0 = _mm256_loadu_si256(b.ql[64 * hf..].as_ptr().cast());
+                        let ql1 = _mm256_loadu_si256(b.ql[64 * hf + 32..].as_ptr().cast());
+                        let qh = _mm256_loadu_si256(b.qh[32 * hf..].as_ptr().cast());
+                        let qh2 = _mm256_srli_epi16(qh, 2);
+                        let q = [
+                            _mm256_or_si256(
+                                _mm256_and_si256(ql0, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4),
+                            ),
+                            _mm256_or_si256(
+                                _mm256_and_si256(ql1, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(qh2, m2), 4),
+                            ),
+                            _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                _mm256_and_si256(qh, m30),
+                            ),
+                            _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                _mm256_and_si256(qh2, m30),
+                            ),
+                        ];
+                        for (k, q) in q.into_iter().enumerate() {
+                            store(&mut d.codes[i], 128 * hf + 32 * k, q);
+                        }
+                    }
+                    for j in 0..16 {
+                        d.sc[i][j] = b.scales[j] as i32;
+                    }
+                    d.d[i] = h(b.d);
+                }
+            }
+            _ => unreachable!("packed K kernel for {t}"),
+        }
+    }
+}
+
+/// `R` decoded K-quant rows against `G` packed groups. `Q6` selects Q6_K (codes
+/// offset by 32, scales per 16 values) over Q4_K (scales per 32 values, minima).
+#[inline(always)]
+unsafe fn tile_k<const Q6: bool, const R: usize, const G: usize>(
+    w: [&DecodedK; R],
+    a: [&[Pack8K]; G],
+) -> [[[f32; 8]; G]; R] {
+    let n = a.iter().map(|a| a.len()).min().unwrap_or(0);
+    let n = w.iter().map(|w| w.codes.len()).fold(n, usize::min);
+    // Groups of values sharing a scale, and byte quads per group.
+    let (subs, quads) = if Q6 { (16, 4) } else { (8, 8) };
+    let mut acc = [[_mm256_setzero_ps(); G]; R];
+    for i in 0..n {
+        let mut tot = [[_mm256_setzero_si256(); G]; R];
+        for j in 0..subs {
+            let mut s = [[_mm256_setzero_si256(); G]; R];
+            for q in 0..quads {
+                let k = j * quads + q;
+                let mut av = [_mm256_setzero_si256(); G];
+                for g in 0..G {
+                    av[g] = _mm256_load_si256(a[g][i].qs[k].as_ptr().cast());
+                }
+                for r in 0..R {
+                    let quad = w[r].codes[i]
+                        .as_ptr()
+                        .add(4 * k)
+                        .cast::<i32>()
+                        .read_unaligned();
+                    let wb = _mm256_set1_epi32(quad);
+                    for g in 0..G {
+                        s[r][g] = _mm256_dpbusd_epi32(s[r][g], wb, av[g]);
+                    }
+                }
+            }
+            let mut off = [_mm256_setzero_si256(); G];
+            if Q6 {
+                for g in 0..G {
+                    let bs = _mm256_load_si256(a[g][i].bsum[j].as_ptr().cast());
+                    off[g] = _mm256_slli_epi32::<5>(bs);
+                }
+            }
+            for r in 0..R {
+                let sc = _mm256_set1_epi32(w[r].sc[i][j * 16 / subs]);
+                for g in 0..G {
+                    let v = if Q6 {
+                        _mm256_sub_epi32(s[r][g], off[g])
+                    } else {
+                        s[r][g]
+                    };
+                    tot[r][g] = _mm256_add_epi32(tot[r][g], _mm256_mullo_epi32(v, sc));
+                }
+            }
+        }
+        let mut da = [_mm256_setzero_ps(); G];
+        for g in 0..G {
+            da[g] = _mm256_load_ps(a[g][i].d.as_ptr());
+        }
+        for r in 0..R {
+            let dw = _mm256_set1_ps(w[r].d[i]);
+            for g in 0..G {
+                let v = _mm256_cvtepi32_ps(tot[r][g]);
+                acc[r][g] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[g]), v, acc[r][g]);
+            }
+        }
+        if !Q6 {
+            for r in 0..R {
+                let mut m = [_mm256_setzero_si256(); G];
+                for j in 0..8 {
+                    let mn = _mm256_set1_epi32(w[r].mins[i][j]);
+                    for g in 0..G {
+                        let p = &a[g][i];
+                        let bs = _mm256_add_epi32(
+                            _mm256_load_si256(p.bsum[2 * j].as_ptr().cast()),
+                            _mm256_load_si256(p.bsum[2 * j + 1].as_ptr().cast()),
+                        );
+                        m[g] = _mm256_add_epi32(m[g], _mm256_mullo_epi32(bs, mn));
+                    }
+                }
+                let dm = _mm256_set1_ps(w[r].dmin[i]);
+                for g in 0..G {
+                    let v = _mm256_cvtepi32_ps(m[g]);
+                    acc[r][g] = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da[g]), v, acc[r][g]);
+                }
+            }
+        }
+    }
+    let mut out = [[[0f32; 8]; G]; R];
+    for r in 0..R {
+        for g in 0..G {
+            _mm256_storeu_ps(out[r][g].as_mut_ptr(), acc[r][g]);
+        }
+    }
+    out
+}
+
+/// As `rows_against_groups`, for Q4_K (`q6 == false`) or Q6_K rows.
+///
+/// # Safety
+/// As `rows_against_groups`.
+#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+pub(super) unsafe fn rows_against_groups_k(
+    q6: bool,
+    w: &[DecodedK],
+    first: usize,
+    packs: &[Pack8K],
+    nb: usize,
+    out: OutPtr,
+) {
+    if q6 {
+        run_k::<true>(w, first, packs, nb, out)
+    } else {
+        run_k::<false>(w, first, packs, nb, out)
+    }
+}
+
+#[inline(always)]
+unsafe fn run_k<const Q6: bool>(
+    w: &[DecodedK],
+    first: usize,
+    packs: &[Pack8K],
+    nb: usize,
+    out: OutPtr,
+) {
+    let groups: Vec<&[Pack8K]> = packs.chunks_exact(nb).collect();
+    let per = (64 * 1024 / (nb * std::mem::size_of::<Pack8K>())).max(2) & !1;
+    for g0 in (0..groups.len()).step_by(per) {
+        let g1 = (g0 + per).min(groups.len());
+        let mut r = 0;
+        while r < w.len() {
+            let two = r + 1 < w.len();
+            let mut g = g0;
+            while g < g1 {
+                let pair = g + 1 < g1;
+                if two && pair {
+                    let o = tile_k::<Q6, 2, 2>([&w[r], &w[r + 1]], [groups[g], groups[g + 1]]);
+                    for i in 0..2 {
+                        for j in 0..2 {
+                            out.put(first + r + i, g + j, &o[i][j]);
+                        }
+                    }
+                } else if two {
+                    let o = tile_k::<Q6, 2, 1>([&w[r], &w[r + 1]], [groups[g]]);
+                    for i in 0..2 {
+                        out.put(first + r + i, g, &o[i][0]);
+                    }
+                } else if pair {
+                    let o = tile_k::<Q6, 1, 2>([&w[r]], [groups[g], groups[g + 1]]);
+                    for j in 0..2 {
+                        out.put(first + r, g + j, &o[0][j]);
+                    }
+                } else {
+                    let o = tile_k::<Q6, 1, 1>([&w[r]], [groups[g]]);
                     out.put(first + r, g, &o[0][0]);
                 }
                 g += if pair { 2 } else { 1 };
