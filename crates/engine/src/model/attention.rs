@@ -104,6 +104,12 @@ impl SelfAttention {
 
 /// Softmax attention of one query head over cached positions `range`; the head's keys
 /// and values start at `kv_off` within each `kv_width`-wide cache row.
+///
+/// Follows the rounding of ggml's CPU flash attention over an f16 cache (llama.cpp's
+/// default): the query is rounded to f16, each score `q . k` is accumulated in f32, the
+/// softmax runs online in f32 (running maximum `m`, running sum `s`), and the weighted
+/// sum of values is kept in an f16 accumulator (rescaled in f16 whenever the maximum
+/// grows) until the final division by `s`.
 #[allow(clippy::too_many_arguments)]
 fn attend(
     q: &[f32],
@@ -119,18 +125,26 @@ fn attend(
     fn row(data: &[u16], t: usize, kv_width: usize, kv_off: usize, hd: usize) -> &[u16] {
         &data[t * kv_width + kv_off..][..hd]
     }
-    let mut scores: Vec<f32> = range
-        .clone()
-        .map(|t| half::dot(q, row(keys, t, kv_width, kv_off, hd)) * scale)
-        .collect();
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let q16: Vec<f32> = q.iter().map(|&x| half::to_f32(half::from_f32(x))).collect();
+    let mut acc = vec![0u16; out.len()];
+    let mut max = f32::NEG_INFINITY;
     let mut sum = 0.0f32;
-    for s in &mut scores {
-        *s = (*s - max).exp();
-        sum += *s;
+    for t in range {
+        let s = half::dot(&q16, row(keys, t, kv_width, kv_off, hd)) * scale;
+        let mut weight = 1.0f32;
+        if s > max {
+            let grow = (max - s).exp();
+            max = s;
+            half::scale_f16(&mut acc, grow);
+            sum *= grow;
+        } else {
+            weight = (s - max).exp();
+        }
+        half::axpy_f16(&mut acc, weight, row(values, t, kv_width, kv_off, hd));
+        sum += weight;
     }
-    out.fill(0.0);
-    for (t, &p) in range.zip(&scores) {
-        half::axpy(out, p / sum, row(values, t, kv_width, kv_off, hd));
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+    for (o, &a) in out.iter_mut().zip(&acc) {
+        *o = half::to_f32(a) * inv;
     }
 }

@@ -72,6 +72,34 @@ pub fn axpy(y: &mut [f32], alpha: f32, x: &[u16]) {
     }
 }
 
+/// `y[i] = f16(y[i] * s)`: scales an f16 vector, rounding each result to f16.
+pub fn scale_f16(y: &mut [u16], s: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        // SAFETY: the required CPU features were detected at run time.
+        unsafe { x86::scale_f16(y, s) };
+        return;
+    }
+    for v in y.iter_mut() {
+        *v = from_f32(to_f32(*v) * s);
+    }
+}
+
+/// `y[i] = f16(y[i] + alpha * x[i])` with `y` and `x` in f16 (one f32 fused
+/// multiply-add, then one rounding to f16).
+pub fn axpy_f16(y: &mut [u16], alpha: f32, x: &[u16]) {
+    let n = y.len().min(x.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        // SAFETY: the required CPU features were detected at run time.
+        unsafe { x86::axpy_f16(&mut y[..n], alpha, &x[..n]) };
+        return;
+    }
+    for (o, &h) in y[..n].iter_mut().zip(&x[..n]) {
+        *o = from_f32(alpha.mul_add(to_f32(h), to_f32(*o)));
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     //! AVX + F16C + FMA kernels; callers guarantee the features are present.
@@ -99,6 +127,43 @@ mod x86 {
             i += 1;
         }
         sum
+    }
+
+    #[target_feature(enable = "avx,f16c,fma")]
+    pub unsafe fn scale_f16(y: &mut [u16], s: f32) {
+        let n = y.len();
+        let vs = _mm256_set1_ps(s);
+        let mut i = 0;
+        while i + 8 <= n {
+            let p = y.as_mut_ptr().add(i) as *mut __m128i;
+            let yv = _mm256_cvtph_ps(_mm_loadu_si128(p));
+            let r = _mm256_mul_ps(yv, vs);
+            _mm_storeu_si128(p, _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(r));
+            i += 8;
+        }
+        while i < n {
+            y[i] = super::from_f32(super::to_f32(y[i]) * s);
+            i += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx,f16c,fma")]
+    pub unsafe fn axpy_f16(y: &mut [u16], alpha: f32, x: &[u16]) {
+        let n = y.len();
+        let va = _mm256_set1_ps(alpha);
+        let mut i = 0;
+        while i + 8 <= n {
+            let p = y.as_mut_ptr().add(i) as *mut __m128i;
+            let xv = _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr().add(i) as *const __m128i));
+            let yv = _mm256_cvtph_ps(_mm_loadu_si128(p));
+            let r = _mm256_fmadd_ps(xv, va, yv);
+            _mm_storeu_si128(p, _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(r));
+            i += 8;
+        }
+        while i < n {
+            y[i] = super::from_f32(alpha.mul_add(super::to_f32(x[i]), super::to_f32(y[i])));
+            i += 1;
+        }
     }
 
     #[target_feature(enable = "avx,f16c,fma")]
