@@ -142,12 +142,22 @@ pub enum RopeStyle {
 
 /// Rotary position embedding: pair `i` of a head is rotated by the angle
 /// `pos * scale * base^(-2i / n_rot) / factor_i`.
+///
+/// The angles are computed as ggml does, in f32: `base^(-2 / n_rot)` once, then each
+/// pair's angle from the previous one by one multiplication, starting from `pos`; the
+/// cosines and sines are taken of those f32 angles. Positions of a few hundred
+/// already make this differ from exact angles by more than f32 rounding, and the
+/// difference shows in log-probabilities, so the reference's steps are reproduced.
 #[derive(Debug, Clone)]
 pub struct Rope {
     style: RopeStyle,
     n_rot: usize,
-    /// Angle per position for each pair, with scaling and frequency factors folded in.
-    freqs: Vec<f64>,
+    /// `base^(-2 / n_rot)`, in f32.
+    theta_scale: f32,
+    /// Linear position scale (1 / scaling factor).
+    scale: f32,
+    /// Per-pair divisors of the angle (llama 3 `rope_freqs`).
+    factors: Option<Vec<f32>>,
 }
 
 impl Rope {
@@ -160,30 +170,33 @@ impl Rope {
         scale: f32,
         factors: Option<&[f32]>,
     ) -> Rope {
-        let freqs = (0..n_rot / 2)
-            .map(|i| {
-                let f = f64::from(scale) * f64::from(base).powf(-2.0 * i as f64 / n_rot as f64);
-                f / factors
-                    .and_then(|fs| fs.get(i))
-                    .map_or(1.0, |&d| f64::from(d))
-            })
-            .collect();
         Rope {
             style,
             n_rot,
-            freqs,
+            theta_scale: base.powf(-2.0 / n_rot as f32),
+            scale,
+            factors: factors.map(<[f32]>::to_vec),
         }
     }
 
     /// Cosines and sines for one position: `[n_rot / 2]` each.
     pub fn table(&self, pos: usize) -> (Vec<f32>, Vec<f32>) {
-        self.freqs
-            .iter()
-            .map(|&f| {
-                let (s, c) = (pos as f64 * f).sin_cos();
-                (c as f32, s as f32)
-            })
-            .unzip()
+        let half = self.n_rot / 2;
+        let (mut cos, mut sin) = (Vec::with_capacity(half), Vec::with_capacity(half));
+        let mut theta = pos as f32;
+        for i in 0..half {
+            let f = self
+                .factors
+                .as_ref()
+                .and_then(|fs| fs.get(i))
+                .copied()
+                .unwrap_or(1.0);
+            let angle = self.scale * (theta / f);
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+            theta *= self.theta_scale;
+        }
+        (cos, sin)
     }
 
     /// Rotates every `head_dim`-wide head of `x` with a table from [`Rope::table`].
