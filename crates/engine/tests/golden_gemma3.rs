@@ -4,8 +4,8 @@
 //! All prompts run together: one prefill batch holding every prompt (one cache slot
 //! each), then one decode batch per step holding every prompt still being compared.
 //! For each prompt the greedy tokens follow llama.cpp's; at the first step where they
-//! depart, our token must be among llama.cpp's top 5 there, close to its best (see
-//! `STRICT_GAP` and `LOOSE_GAP` for how close); before any departure our log-softmax
+//! depart, our token must be among llama.cpp's top 5 there, within `MAX_GAP` of its
+//! best; before any departure our log-softmax
 //! must agree with llama.cpp's top-5 log-probabilities on average (`MAX_MEAN_DIFF`).
 //! The run prints how many prompts follow all the way, every first departure, and the
 //! mean and largest log-probability differences.
@@ -32,14 +32,11 @@ fn model_path() -> PathBuf {
 }
 
 /// At llama.cpp's own departures (other batch layouts, flash attention on/off) the two
-/// candidates are within this log-probability gap; `GOLDEN_STRICT=1` demands the same.
-const STRICT_GAP: f32 = 0.25;
-/// What the test demands by default. Gemma 3's activations carry large outliers, so the
-/// 8-bit quantization of matrix-product inputs (which llama.cpp and this engine both
-/// do) adds noise of about 0.1 in log-probability; two implementations whose rounding
-/// is not bit-identical differ by that much, and a departure can land up to ~0.8
-/// apart. Wrong equations (swapped RoPE bases, a missing norm) move far more.
-const LOOSE_GAP: f32 = 1.0;
+/// candidates are within this log-probability gap; the test demands the same. The
+/// engine reproduces the reference's roundings where they move results (f16 query and
+/// value accumulator in attention, f32 RoPE angles, 8-bit activation quantization);
+/// what remains is summation-order noise.
+const MAX_GAP: f32 = 0.25;
 /// Bound on the mean |log-prob diff| over the top 5 before departures (measured: ~0.1).
 const MAX_MEAN_DIFF: f32 = 0.2;
 
@@ -211,18 +208,18 @@ fn greedy_decode_follows_llama_cpp() {
 
     let mean = diffs.iter().sum::<f32>() / diffs.len().max(1) as f32;
     let max = diffs.iter().copied().fold(0f32, f32::max);
-    let strict: Vec<&Departure> = departures
+    let outside: Vec<&Departure> = departures
         .iter()
-        .filter(|d| d.gap.is_none_or(|g| g > STRICT_GAP))
+        .filter(|d| d.gap.is_none_or(|g| g > MAX_GAP))
         .collect();
     println!(
         "{}/{} prompts follow llama.cpp for {steps} steps; before departures |log-prob diff| \
          mean {mean:.4}, max {max:.4} ({} values); {} of {} first departures exceed a gap of \
-         {STRICT_GAP}",
+         {MAX_GAP}",
         cases.len() - departures.len(),
         cases.len(),
         diffs.len(),
-        strict.len(),
+        outside.len(),
         departures.len()
     );
     for d in &departures {
@@ -231,22 +228,12 @@ fn greedy_decode_follows_llama_cpp() {
             d.slot, d.step, d.ours, d.theirs, d.gap
         );
     }
-    let outside: Vec<_> = departures
-        .iter()
-        .filter(|d| d.gap.is_none_or(|g| g > LOOSE_GAP))
-        .collect();
     assert!(
         outside.is_empty(),
-        "departures outside llama.cpp's top 5 or more than {LOOSE_GAP} below its best: {outside:#?}"
+        "departures outside llama.cpp's top 5 or more than {MAX_GAP} below its best: {outside:#?}"
     );
     assert!(
         mean < MAX_MEAN_DIFF,
         "mean |log-prob diff| {mean} >= {MAX_MEAN_DIFF}"
     );
-    if std::env::var_os("GOLDEN_STRICT").is_some() {
-        assert!(
-            strict.is_empty(),
-            "departures beyond {STRICT_GAP}: {strict:#?}"
-        );
-    }
 }
