@@ -11,22 +11,28 @@ use engine::generate::{
 use engine::sampler::SamplingParams;
 use serde_json::Value;
 
+/// The engine shared by tests that only need some engine.
 fn model() -> &'static LoadedModel {
     static MODEL: OnceLock<LoadedModel> = OnceLock::new();
-    MODEL.get_or_init(|| {
-        let path = engine::backend::default_model_path();
-        assert!(
-            path.exists(),
-            "test model missing at {}: run scripts/install-test-model.sh or set VERIMATH_MODEL",
-            path.display()
-        );
-        let options = LoadOptions {
-            slots: 16,
-            context: 1024,
-            ..LoadOptions::default()
-        };
-        load_engine(&path, options).expect("the test model loads")
-    })
+    MODEL.get_or_init(load)
+}
+
+/// A private engine, for tests that compare runs with each other: on the shared one,
+/// other tests' requests join the batch, and the batch layout changes how the kernels
+/// round (summation order), which may flip a sampled token.
+fn load() -> LoadedModel {
+    let path = engine::backend::default_model_path();
+    assert!(
+        path.exists(),
+        "test model missing at {}: run scripts/install-test-model.sh or set VERIMATH_MODEL",
+        path.display()
+    );
+    let options = LoadOptions {
+        slots: 16,
+        context: 1024,
+        ..LoadOptions::default()
+    };
+    load_engine(&path, options).expect("the test model loads")
 }
 
 struct Golden {
@@ -189,7 +195,7 @@ fn texts(out: &GenerateOutput) -> Vec<String> {
 
 #[test]
 fn seeded_samples_reproduce_and_differ() {
-    let m = model();
+    let m = &load();
     let prompt = m.tokenizer.encode("Once upon a time", true, false);
     let a = m.engine.generate(sampled(&prompt, 4, 1234)).expect("run 1");
     let b = m.engine.generate(sampled(&prompt, 4, 1234)).expect("run 2");
@@ -205,7 +211,7 @@ fn seeded_samples_reproduce_and_differ() {
 
 #[test]
 fn concurrent_greedy_requests_match_each_alone() {
-    let m = model();
+    let m = &load();
     let prompts = [
         "The capital of France is",
         "1, 1, 2, 3, 5, 8, 13,",
