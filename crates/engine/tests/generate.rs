@@ -97,10 +97,11 @@ fn golden() -> Vec<Golden> {
 /// At llama.cpp's own departures (other batch layouts, flash attention on/off) its top
 /// two candidates are within this gap; `GOLDEN_STRICT=1` demands the same of us.
 const STRICT_GAP: f64 = 0.25;
-/// The default bound, shared with the forward-pass golden test (`golden_gemma3.rs`):
-/// the 8-bit quantization of matrix inputs that both engines do, rounded differently,
-/// moves log-probabilities by about 0.1 and near-ties by up to ~0.8; wrong equations
-/// or a wrong row of logits move them far more.
+/// The default bound here. This test drives the generation loop on the shared engine,
+/// where other tests' requests join the batch and change the kernels' summation order;
+/// this model turns such rounding differences into up to ~0.8 in log-probability at
+/// near-ties. The strict 0.25 check of the forward pass, with a fixed batch layout, is
+/// `golden_gemma3.rs`; wrong equations or a wrong row of logits move far more than 1.
 const LOOSE_GAP: f64 = 1.0;
 
 /// Follow llama.cpp's tokens; at the first departure our token must be in its top 5
