@@ -237,17 +237,66 @@ pub(super) unsafe fn rows_against_groups(
     }
 }
 
+/// One of the two packed tile kernels (32-value blocks or K-quant super-blocks), so a
+/// single [`sweep`] walks rows and groups for both.
+trait Tiler {
+    type Row;
+    type Pack;
+    /// `R` rows against `G` groups; `out[r][g][c]` is row `r` dotted with vector `c` of
+    /// group `g`.
+    ///
+    /// # Safety
+    /// The CPU features of `rows_against_groups`.
+    unsafe fn tile<const R: usize, const G: usize>(
+        w: [&Self::Row; R],
+        a: [&[Self::Pack]; G],
+    ) -> [[[f32; 8]; G]; R];
+}
+
+/// Q4_0/Q5_0/Q8_0 rows, codes offset by `2^SHIFT`.
+struct Blocks<const SHIFT: i32>;
+
+impl<const SHIFT: i32> Tiler for Blocks<SHIFT> {
+    type Row = Decoded;
+    type Pack = Pack8;
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const G: usize>(
+        w: [&Decoded; R],
+        a: [&[Pack8]; G],
+    ) -> [[[f32; 8]; G]; R] {
+        tile::<SHIFT, R, G>(w, a)
+    }
+}
+
+/// Q4_K (`Q6 == false`) or Q6_K rows.
+struct SuperBlocks<const Q6: bool>;
+
+impl<const Q6: bool> Tiler for SuperBlocks<Q6> {
+    type Row = DecodedK;
+    type Pack = Pack8K;
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const G: usize>(
+        w: [&DecodedK; R],
+        a: [&[Pack8K]; G],
+    ) -> [[[f32; 8]; G]; R] {
+        tile_k::<Q6, R, G>(w, a)
+    }
+}
+
+/// Walks rows `first..first + w.len()` against every group of `packs` (`nb` blocks
+/// each) in 2×2 tiles (smaller at the edges), taking groups in blocks of about
+/// `block_bytes` so they stay in cache while the rows pass.
 #[inline(always)]
-unsafe fn run<const SHIFT: i32>(
-    w: &[Decoded],
+unsafe fn sweep<T: Tiler>(
+    w: &[T::Row],
     first: usize,
-    packs: &[Pack8],
+    packs: &[T::Pack],
     nb: usize,
+    block_bytes: usize,
     out: OutPtr,
 ) {
-    let groups: Vec<&[Pack8]> = packs.chunks_exact(nb).collect();
-    // Groups in blocks of about 32 KiB, so they stay in L1/L2 while the rows pass.
-    let per = (32 * 1024 / (nb * std::mem::size_of::<Pack8>())).max(2) & !1;
+    let groups: Vec<&[T::Pack]> = packs.chunks_exact(nb).collect();
+    let per = (block_bytes / (nb * std::mem::size_of::<T::Pack>())).max(2) & !1;
     for g0 in (0..groups.len()).step_by(per) {
         let g1 = (g0 + per).min(groups.len());
         let mut r = 0;
@@ -257,24 +306,24 @@ unsafe fn run<const SHIFT: i32>(
             while g < g1 {
                 let pair = g + 1 < g1;
                 if two && pair {
-                    let o = tile::<SHIFT, 2, 2>([&w[r], &w[r + 1]], [groups[g], groups[g + 1]]);
+                    let o = T::tile::<2, 2>([&w[r], &w[r + 1]], [groups[g], groups[g + 1]]);
                     for i in 0..2 {
                         for j in 0..2 {
                             out.put(first + r + i, g + j, &o[i][j]);
                         }
                     }
                 } else if two {
-                    let o = tile::<SHIFT, 2, 1>([&w[r], &w[r + 1]], [groups[g]]);
+                    let o = T::tile::<2, 1>([&w[r], &w[r + 1]], [groups[g]]);
                     for i in 0..2 {
                         out.put(first + r + i, g, &o[i][0]);
                     }
                 } else if pair {
-                    let o = tile::<SHIFT, 1, 2>([&w[r]], [groups[g], groups[g + 1]]);
+                    let o = T::tile::<1, 2>([&w[r]], [groups[g], groups[g + 1]]);
                     for j in 0..2 {
                         out.put(first + r, g + j, &o[0][j]);
                     }
                 } else {
-                    let o = tile::<SHIFT, 1, 1>([&w[r]], [groups[g]]);
+                    let o = T::tile::<1, 1>([&w[r]], [groups[g]]);
                     out.put(first + r, g, &o[0][0]);
                 }
                 g += if pair { 2 } else { 1 };
@@ -282,6 +331,17 @@ unsafe fn run<const SHIFT: i32>(
             r += if two { 2 } else { 1 };
         }
     }
+}
+
+#[inline(always)]
+unsafe fn run<const SHIFT: i32>(
+    w: &[Decoded],
+    first: usize,
+    packs: &[Pack8],
+    nb: usize,
+    out: OutPtr,
+) {
+    sweep::<Blocks<SHIFT>>(w, first, packs, nb, 32 * 1024, out)
 }
 
 /// One super-block (256 values) of eight Q8_K activation vectors: `qs[k]` holds
@@ -541,40 +601,5 @@ unsafe fn run_k<const Q6: bool>(
     nb: usize,
     out: OutPtr,
 ) {
-    let groups: Vec<&[Pack8K]> = packs.chunks_exact(nb).collect();
-    let per = (64 * 1024 / (nb * std::mem::size_of::<Pack8K>())).max(2) & !1;
-    for g0 in (0..groups.len()).step_by(per) {
-        let g1 = (g0 + per).min(groups.len());
-        let mut r = 0;
-        while r < w.len() {
-            let two = r + 1 < w.len();
-            let mut g = g0;
-            while g < g1 {
-                let pair = g + 1 < g1;
-                if two && pair {
-                    let o = tile_k::<Q6, 2, 2>([&w[r], &w[r + 1]], [groups[g], groups[g + 1]]);
-                    for i in 0..2 {
-                        for j in 0..2 {
-                            out.put(first + r + i, g + j, &o[i][j]);
-                        }
-                    }
-                } else if two {
-                    let o = tile_k::<Q6, 2, 1>([&w[r], &w[r + 1]], [groups[g]]);
-                    for i in 0..2 {
-                        out.put(first + r + i, g, &o[i][0]);
-                    }
-                } else if pair {
-                    let o = tile_k::<Q6, 1, 2>([&w[r]], [groups[g], groups[g + 1]]);
-                    for j in 0..2 {
-                        out.put(first + r, g + j, &o[0][j]);
-                    }
-                } else {
-                    let o = tile_k::<Q6, 1, 1>([&w[r]], [groups[g]]);
-                    out.put(first + r, g, &o[0][0]);
-                }
-                g += if pair { 2 } else { 1 };
-            }
-            r += if two { 2 } else { 1 };
-        }
-    }
+    sweep::<SuperBlocks<Q6>>(w, first, packs, nb, 64 * 1024, out)
 }
