@@ -5,10 +5,10 @@ use std::process::Command;
 use serde_json::Value;
 
 fn model_path() -> std::path::PathBuf {
-    let path = engine::backend::default_model_path();
+    let path = engine::test_model_path();
     assert!(
         path.exists(),
-        "test model missing at {}: run scripts/install-test-model.sh or set VERIMATH_MODEL",
+        "test model missing at {}: run scripts/setup.sh or set VERIMATH_TEST_MODEL",
         path.display()
     );
     path

@@ -29,18 +29,14 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn test_model() -> Option<PathBuf> {
-    let path = std::env::var_os("VERIMATH_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/verimath/models/gemma-3-270m-q4_k_m.gguf"));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: no test model at {} (set VERIMATH_MODEL)",
-            path.display()
-        );
-        None
-    }
+    // A missing model fails: CI installs it, and a silent pass would hide the gap.
+    let path = engine::test_model_path();
+    assert!(
+        path.exists(),
+        "test model missing at {}: run scripts/setup.sh or set VERIMATH_TEST_MODEL",
+        path.display()
+    );
+    Some(path)
 }
 
 /// A small but complete GGUF file.
@@ -140,7 +136,13 @@ fn list_shows_cached_models_and_flags_broken_ones() {
 
     let out = verimath(&["models", "list", "--json"], &[("VERIMATH_CACHE", cache)]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(json.as_array().map(Vec::len), Some(2));
+    assert_eq!(json["files"].as_array().map(Vec::len), Some(2));
+    // The known models are listed from models/known.json, here as not installed.
+    let known = json["known"].as_array().expect("known models");
+    assert!(known
+        .iter()
+        .any(|m| m["role"] == "default" && m["installed"] == false));
+    assert!(stdout.contains("qwen2.5-coder-1.5b-instruct") && stdout.contains("not installed"));
 }
 
 #[test]

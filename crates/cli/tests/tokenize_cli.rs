@@ -8,8 +8,11 @@ use std::process::Command;
 const TEXT: &str = "Hello, World!";
 const IDS_WITH_BOS: [u32; 5] = [2, 9259, 236764, 4109, 236888];
 
+/// The binary, pointed at the test model (the default model has another vocabulary).
 fn verimath() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_verimath"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verimath"));
+    cmd.env("VERIMATH_MODEL", engine::test_model_path());
+    cmd
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! cargo run --release -p engine --example forward_speed -- [MODEL.gguf] [PROMPT_TOKENS] [DECODE_TOKENS]
 //! ```
 //!
-//! The model defaults to `$VERIMATH_MODEL`, else the default test model in the cache.
+//! The model defaults to the test model (`$VERIMATH_TEST_MODEL`, else the cache).
 //! Threads follow rayon (`RAYON_NUM_THREADS`, default: all cores).
 
 use std::path::PathBuf;
@@ -16,15 +16,7 @@ use std::time::Instant;
 use engine::model::{BatchEntry, Model};
 
 fn default_model() -> PathBuf {
-    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
-        return p.into();
-    }
-    let cache = std::env::var_os("VERIMATH_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
-        .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
-        .unwrap_or_else(|| PathBuf::from(".cache/verimath"));
-    cache.join("models/gemma-3-270m-q4_k_m.gguf")
+    engine::test_model_path()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

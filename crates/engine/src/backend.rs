@@ -7,7 +7,7 @@
 //! itself only ever sees token ids, on the engine thread.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -21,37 +21,7 @@ use crate::generate::{
 };
 use crate::sampler::{fresh_seed, SamplingParams};
 
-/// File name of the default model in the model cache.
-pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
-
-/// Where the default model lives: `$VERIMATH_MODEL` if set, else
-/// `${VERIMATH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/verimath}/models/<default>`.
-pub fn default_model_path() -> PathBuf {
-    if let Some(path) = non_empty_env("VERIMATH_MODEL") {
-        return PathBuf::from(path);
-    }
-    model_cache_dir().join(DEFAULT_MODEL_FILE)
-}
-
-/// The directory models are installed into.
-pub fn model_cache_dir() -> PathBuf {
-    let cache = non_empty_env("VERIMATH_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let base = non_empty_env("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(non_empty_env("HOME").unwrap_or_else(|| ".".into()))
-                        .join(".cache")
-                });
-            base.join("verimath")
-        });
-    cache.join("models")
-}
-
-fn non_empty_env(name: &str) -> Option<std::ffi::OsString> {
-    std::env::var_os(name).filter(|v| !v.is_empty())
-}
+pub use crate::known_models::{default_model_path, model_cache_dir};
 
 /// Settings of a local backend.
 #[derive(Debug, Clone, Copy, PartialEq)]

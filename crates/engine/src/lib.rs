@@ -4,6 +4,7 @@
 //! - [`tokenizer`] — tokenizers built from GGUF metadata (SentencePiece-style and byte-level BPE).
 //! - [`chat_template`] — the model's Jinja chat template, or a plain prompt without one.
 //! - [`model`] — architectures (one file each) and the batched forward pass.
+//! - [`known_models`] — the models verimath knows by name (default and test model).
 //! - [`kv_cache`] — per-sequence key/value cache.
 //! - [`sampler`] — temperature, top-k, top-p, min-p, seeded sampling.
 //! - [`generate`] — the engine loop: prompt sharing, batched decoding, stop strings.
@@ -16,14 +17,16 @@
 pub mod backend;
 pub mod chat_template;
 pub mod generate;
+pub mod known_models;
 pub mod kv_cache;
 pub mod model;
 pub mod sampler;
 pub mod tokenizer;
 
-pub use backend::{default_model_path, LocalLlm, LocalOptions};
+pub use backend::{LocalLlm, LocalOptions};
 pub use generate::{
     load_engine, Engine, EngineError, Event, FinishReason, GenerateOutput, GenerateRequest,
     LoadOptions, LoadedModel, RequestHandle, SampleOutput, Timings,
 };
+pub use known_models::{default_model_path, test_model_path};
 pub use sampler::SamplingParams;

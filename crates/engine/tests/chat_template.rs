@@ -177,17 +177,9 @@ fn plain_prompt_joins_contents_without_markers() {
     assert_eq!(p.render(&[Message::user("x")], true), "x");
 }
 
+/// The test model: `$VERIMATH_TEST_MODEL`, else its file in the model cache.
 fn model_path() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(p) = var("VERIMATH_MODEL") {
-        return PathBuf::from(p);
-    }
-    let cache = var("VERIMATH_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
-        .or_else(|| var("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
-        .expect("neither VERIMATH_CACHE, XDG_CACHE_HOME nor HOME is set");
-    cache.join("models/gemma-3-270m-q4_k_m.gguf")
+    engine::test_model_path()
 }
 
 #[test]

@@ -21,10 +21,10 @@ fn model() -> &'static LoadedModel {
 /// other tests' requests join the batch, and the batch layout changes how the kernels
 /// round (summation order), which may flip a sampled token.
 fn load() -> LoadedModel {
-    let path = engine::backend::default_model_path();
+    let path = engine::test_model_path();
     assert!(
         path.exists(),
-        "test model missing at {}: run scripts/install-test-model.sh or set VERIMATH_MODEL",
+        "test model missing at {}: run scripts/setup.sh or set VERIMATH_TEST_MODEL",
         path.display()
     );
     let options = LoadOptions {

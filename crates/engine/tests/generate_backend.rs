@@ -1,14 +1,14 @@
 //! `LocalLlm` on the real test model: the `Llm` interface end to end.
 
-use engine::backend::{default_model_path, LocalLlm, LocalOptions};
+use engine::backend::{LocalLlm, LocalOptions};
 use futures::StreamExt;
 use llm::{ChatRequest, FinishReason, Llm, Message, StreamEvent};
 
 fn load() -> LocalLlm {
-    let path = default_model_path();
+    let path = engine::test_model_path();
     assert!(
         path.exists(),
-        "test model missing at {}: run scripts/install-test-model.sh or set VERIMATH_MODEL",
+        "test model missing at {}: run scripts/setup.sh or set VERIMATH_TEST_MODEL",
         path.display()
     );
     let mut options = LocalOptions::default();

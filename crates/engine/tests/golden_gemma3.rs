@@ -18,17 +18,9 @@ use std::sync::Arc;
 use engine::model::{BatchEntry, Model};
 use serde_json::Value;
 
-/// The test model: `$VERIMATH_MODEL`, else the default install location.
+/// The test model: `$VERIMATH_TEST_MODEL`, else its file in the model cache.
 fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
-        return p.into();
-    }
-    let cache = std::env::var_os("VERIMATH_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
-        .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
-        .expect("no VERIMATH_MODEL, VERIMATH_CACHE, XDG_CACHE_HOME or HOME");
-    cache.join("models/gemma-3-270m-q4_k_m.gguf")
+    engine::test_model_path()
 }
 
 /// At llama.cpp's own departures (other batch layouts, flash attention on/off) the two
@@ -121,7 +113,7 @@ fn greedy_decode_follows_llama_cpp() {
     let path = model_path();
     assert!(
         path.exists(),
-        "test model missing at {} (set VERIMATH_MODEL or run the setup script)",
+        "test model missing at {} (set VERIMATH_TEST_MODEL or run scripts/setup.sh)",
         path.display()
     );
     let file = gguf::GgufFile::open(&path).expect("open model");

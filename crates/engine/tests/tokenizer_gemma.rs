@@ -8,18 +8,9 @@ use std::time::Instant;
 
 use engine::tokenizer::{ModelKind, TokenType, Tokenizer};
 
-/// The default test model, found the way every test in the project finds it.
+/// The test model: `$VERIMATH_TEST_MODEL`, else its file in the model cache.
 fn model_path() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(p) = var("VERIMATH_MODEL") {
-        return PathBuf::from(p);
-    }
-    let cache = var("VERIMATH_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| var("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
-        .or_else(|| var("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))
-        .expect("neither VERIMATH_CACHE, XDG_CACHE_HOME nor HOME is set");
-    cache.join("models/gemma-3-270m-q4_k_m.gguf")
+    engine::test_model_path()
 }
 
 /// One tokenizer for all tests in this file (loading takes a moment).

@@ -14,7 +14,7 @@ use gguf::{GgufFile, Isa, QMatrix};
 use rayon::prelude::*;
 
 fn default_model() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
+    if let Some(p) = std::env::var_os("VERIMATH_TEST_MODEL") {
         return p.into();
     }
     let cache = std::env::var_os("VERIMATH_CACHE")

@@ -3,24 +3,28 @@
 use gguf::{GgmlType, GgufFile};
 use std::path::PathBuf;
 
-/// Where the test model lives: `VERIMATH_MODEL`, else the shared cache directory.
+/// Where the test model lives: `VERIMATH_TEST_MODEL`, else the shared cache directory.
 fn model_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("VERIMATH_MODEL") {
+    if let Some(p) = std::env::var_os("VERIMATH_TEST_MODEL") {
         return Some(PathBuf::from(p));
     }
     let cache = std::env::var_os("VERIMATH_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|p| PathBuf::from(p).join("verimath")))
         .or_else(|| std::env::var_os("HOME").map(|p| PathBuf::from(p).join(".cache/verimath")))?;
-    let p = cache.join("models/gemma-3-270m-q4_k_m.gguf");
-    p.exists().then_some(p)
+    Some(cache.join("models/gemma-3-270m-q4_k_m.gguf"))
 }
 
 fn open_model() -> Option<GgufFile> {
-    let Some(path) = model_path() else {
-        eprintln!("test model not installed; skipping");
-        return None;
-    };
+    // A missing model fails the test: CI installs it, and a silent pass would hide
+    // that these checks never ran.
+    let path =
+        model_path().expect("no VERIMATH_TEST_MODEL, VERIMATH_CACHE, XDG_CACHE_HOME or HOME");
+    assert!(
+        path.exists(),
+        "test model missing at {}: run scripts/setup.sh or set VERIMATH_TEST_MODEL",
+        path.display()
+    );
     let t = std::time::Instant::now();
     let f = GgufFile::open(&path).expect("test model must parse");
     eprintln!("open() took {:?}", t.elapsed());

@@ -69,10 +69,11 @@ pub enum Preset {
     /// The paper's setting (the default).
     Heavy,
     /// For a laptop and a small local model: 4 proofs × 4 verifications, the best 2
-    /// refined with 2 critiques, 1 refinement round, 384 tokens per sample, and
-    /// proofs that break the protocol verified anyway (small models rarely follow it,
-    /// and the loop should still run). 30 samples: a few minutes for a 270M model on
-    /// 2 cores.
+    /// refined with 2 critiques, 1 refinement round, 1024 tokens per sample (enough
+    /// for a 1.5B instruct model to finish a short proof and its self-evaluation), and
+    /// proofs that break the protocol verified anyway (small models often break it,
+    /// and the loop should still run). 30 samples: several minutes for the default
+    /// 1.5B model on 2 cores.
     Quick,
 }
 
@@ -86,7 +87,7 @@ impl Preset {
                 refine: 2,
                 critiques: 2,
                 rounds: 1,
-                max_tokens: Some(384),
+                max_tokens: Some(1024),
                 concurrency: 4,
                 batch: 4,
                 verify_unparsable: true,

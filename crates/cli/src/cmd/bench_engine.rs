@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 /// Flags of this command.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// GGUF model file [default: the installed default model, or $VERIMATH_MODEL].
+    /// GGUF model file [default: $VERIMATH_MODEL, else the installed default model].
     #[arg(long)]
     model: Option<PathBuf>,
     /// A Python interpreter with llama-cpp-python to measure llama.cpp in the same run.
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let path = args.model.clone().unwrap_or_else(default_model_path);
     if !path.exists() {
         bail!(
-            "model file {} not found: pass --model PATH or install the default model with scripts/install-test-model.sh",
+            "model file {} not found: pass --model PATH or install the default model with scripts/setup.sh",
             path.display()
         );
     }

@@ -18,7 +18,7 @@ use serde_json::json;
 /// Flags of this command.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// GGUF model file [default: the installed default model, or $VERIMATH_MODEL].
+    /// GGUF model file [default: $VERIMATH_MODEL, else the installed default model].
     #[arg(long)]
     model: Option<PathBuf>,
     /// Prompt text (a user message, or with --raw the exact text to continue).
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let path = args.model.clone().unwrap_or_else(default_model_path);
     if !path.exists() {
         bail!(
-            "model file {} not found: pass --model PATH, set VERIMATH_MODEL, or install the default model with scripts/install-test-model.sh",
+            "model file {} not found: pass --model PATH, set VERIMATH_MODEL, or install the default model with scripts/setup.sh",
             path.display()
         );
     }

@@ -20,7 +20,7 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// List the GGUF files in the model cache with size, architecture and quant types.
+    /// List the known models (installed or not) and the GGUF files in the model cache.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -69,16 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 /// The model cache directory (which may not exist yet).
 pub fn models_dir() -> PathBuf {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    let root = if let Some(dir) = non_empty("VERIMATH_CACHE") {
-        PathBuf::from(dir)
-    } else if let Some(xdg) = non_empty("XDG_CACHE_HOME") {
-        PathBuf::from(xdg).join("verimath")
-    } else {
-        let home = non_empty("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-        home.join(".cache").join("verimath")
-    };
-    root.join("models")
+    engine::known_models::model_cache_dir()
 }
 
 /// A path as given if it exists, else the file of that name in the cache (with

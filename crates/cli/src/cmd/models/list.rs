@@ -1,4 +1,6 @@
-//! `verimath models list`: the GGUF files in the model cache.
+//! `verimath models list`: the known models (default and test model, from
+//! `models/known.json`) with whether they are installed, then every GGUF file in the
+//! model cache.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +25,24 @@ pub(super) fn run(dir: &Path, as_json: bool) -> anyhow::Result<i32> {
         })
         .collect();
 
+    let known = engine::known_models::known_models();
     if as_json {
+        let known: Vec<serde_json::Value> = known
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "role": format!("{:?}", m.role).to_lowercase(),
+                    "file": m.file,
+                    "bytes": m.bytes,
+                    "sha256": m.sha256,
+                    "license": m.license,
+                    "packages": m.packages,
+                    "description": m.description,
+                    "installed": dir.join(&m.file).is_file(),
+                })
+            })
+            .collect();
         let list: Vec<serde_json::Value> = rows
             .iter()
             .map(|(path, s)| match s {
@@ -31,9 +50,27 @@ pub(super) fn run(dir: &Path, as_json: bool) -> anyhow::Result<i32> {
                 Err(e) => serde_json::json!({"path": path.display().to_string(), "error": e}),
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        let out = serde_json::json!({"known": known, "files": list});
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
+    println!("known models (install with scripts/install-models.sh NAME):");
+    for m in &known {
+        let state = if dir.join(&m.file).is_file() {
+            "installed"
+        } else {
+            "not installed"
+        };
+        println!(
+            "  {:30} {:8} {:>10}  {:14} {}",
+            m.name,
+            format!("{:?}", m.role).to_lowercase(),
+            human_bytes(m.bytes),
+            state,
+            m.description
+        );
+    }
+    println!();
     if rows.is_empty() {
         println!(
             "no models in {} (download one with `verimath models pull OWNER/REPO/FILE.gguf`, or copy a .gguf file there)",
