@@ -1,5 +1,6 @@
 //! Reading problems from JSON or JSONL files in the DeepSeekMath-V2 inputs layout:
-//! objects with `question` (or `problem`) and an optional `problem_idx` (or `id`).
+//! objects with `question` (or `problem`), an optional `problem_idx` (or `id`) and an
+//! optional gold `answer`; every other field is kept as the problem's `info`.
 //!
 //! A file is read as one JSON document (an array of problems, or one problem) when it
 //! parses as one, and otherwise as JSONL, one problem per non-empty line. Errors name
@@ -111,11 +112,28 @@ pub fn parse_problems(text: &str, path: &str) -> Result<Vec<Problem>, InputError
         if !seen.insert(idx.clone()) {
             return Err(bad(line, format!("duplicate problem_idx {idx:?}")));
         }
+        let answer = match obj.get("answer") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let rest: serde_json::Map<String, Value> = obj
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "question" | "problem" | "problem_idx" | "answer"
+                )
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         out.push(Problem {
             key: idx.clone(),
             problem_idx: idx,
             question: question.to_string(),
             position: position as i64,
+            answer,
+            info: (!rest.is_empty()).then(|| Value::Object(rest).to_string()),
         });
     }
     if out.is_empty() {
@@ -172,5 +190,14 @@ mod tests {
         let line = r#"{"id": "CMO2024-1", "problem": "Let $\\alpha > 1$ ...", "answer": null}"#;
         let p = parse_problems(line, "f").unwrap();
         assert_eq!((p[0].key.as_str(), p[0].position), ("CMO2024-1", 0));
+        assert_eq!(p[0].answer, None);
+        let p = parse_problems(
+            r#"{"problem": "x", "answer": 18, "level": 3, "subject": "Algebra"}"#,
+            "f",
+        )
+        .unwrap();
+        assert_eq!(p[0].answer.as_deref(), Some("18"));
+        assert_eq!(p[0].info_str("subject").as_deref(), Some("Algebra"));
+        assert_eq!(p[0].info_str("level").as_deref(), Some("3"));
     }
 }

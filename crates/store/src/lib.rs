@@ -6,8 +6,9 @@
 //! crash loses at most the requests that were still in flight.
 //!
 //! Schema (see [`schema`]):
-//! - `problems(key, problem_idx, question, position)` — one row per problem; `key` is
-//!   the stable identity used inside sample ids.
+//! - `problems(key, problem_idx, question, position, answer, info)` — one row per
+//!   problem; `key` is the stable identity used inside sample ids, `answer` the gold
+//!   answer and `info` the input's other fields as JSON.
 //! - `samples(id, kind, problem_key, round, idx, target_id, proof_id, parent_ids, text,
 //!   reasoning, body, self_eval, score, status, reason, finish_reason,
 //!   completion_tokens, usage_id, created_at)` — every proof, verification and
@@ -15,6 +16,8 @@
 //!   and it is the primary key: storing the same sample twice is impossible.
 //! - `usage(id, problem_key, kind, samples, prompt_tokens, completion_tokens,
 //!   created_at)` — one row per model request.
+//! - `grades(id, problem_key, proof_id, text, grade, created_at)` — a judge's 0–7
+//!   grade of a proof against the reference solution (`eval` on proof benchmarks).
 //! - `config(key, value)` — settings of the run (the search configuration as JSON).
 //!
 //! Views `proofs`, `verifications` and `meta_verifications` select one kind each, for
@@ -25,7 +28,7 @@ mod rows;
 pub mod schema;
 
 pub use input::{load_problems, parse_problems, InputError};
-pub use rows::{Kind, ParseStatus, Problem, Sample, UsageTotals};
+pub use rows::{Grade, Kind, ParseStatus, Problem, Sample, UsageTotals};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -81,6 +84,16 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(schema::SCHEMA)?;
+        for (table, column, kind) in schema::ADDED_COLUMNS {
+            let has: bool = conn
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+                ))?
+                .exists([column])?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
+        }
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -103,19 +116,28 @@ impl Store {
             )
             .optional()?;
         match existing {
-            Some(q) if q == problem.question => Ok(()),
+            Some(q) if q == problem.question => {
+                // The gold answer and details may be corrected between runs.
+                conn.execute(
+                    "UPDATE problems SET answer = ?2, info = ?3 WHERE key = ?1",
+                    params![problem.key, problem.answer, problem.info],
+                )?;
+                Ok(())
+            }
             Some(_) => Err(StoreError::ProblemMismatch {
                 key: problem.key.clone(),
             }),
             None => {
                 conn.execute(
-                    "INSERT INTO problems (key, problem_idx, question, position) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO problems (key, problem_idx, question, position, answer, info) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![
                         problem.key,
                         problem.problem_idx,
                         problem.question,
-                        problem.position
+                        problem.position,
+                        problem.answer,
+                        problem.info
                     ],
                 )?;
                 Ok(())
@@ -127,7 +149,8 @@ impl Store {
     pub fn problems(&self) -> Result<Vec<Problem>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT key, problem_idx, question, position FROM problems ORDER BY position, key",
+            "SELECT key, problem_idx, question, position, answer, info FROM problems \
+             ORDER BY position, key",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Problem {
@@ -135,6 +158,8 @@ impl Store {
                 problem_idx: r.get(1)?,
                 question: r.get(2)?,
                 position: r.get(3)?,
+                answer: r.get(4)?,
+                info: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -234,6 +259,43 @@ impl Store {
             })
         })?;
         Ok(t)
+    }
+
+    /// Store a judge's grade of a proof (0–7, `None` when the judge gave none). The
+    /// first grade stored under an id wins, as with samples.
+    pub fn insert_grade(&self, grade: &Grade) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO grades (id, problem_key, proof_id, text, grade, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                grade.id,
+                grade.problem_key,
+                grade.proof_id,
+                grade.text,
+                grade.grade,
+                unix_now()
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// The judge grades of a problem, in the order they were stored.
+    pub fn grades(&self, problem_key: &str) -> Result<Vec<Grade>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, problem_key, proof_id, text, grade FROM grades \
+             WHERE problem_key = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([problem_key], |r| {
+            Ok(Grade {
+                id: r.get(0)?,
+                problem_key: r.get(1)?,
+                proof_id: r.get(2)?,
+                text: r.get(3)?,
+                grade: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Store a setting of the run (overwrites).

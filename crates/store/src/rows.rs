@@ -13,6 +13,43 @@ pub struct Problem {
     pub question: String,
     /// Position in the input, for ordering output.
     pub position: i64,
+    /// The gold final answer, when the input gives one (`answer`).
+    #[serde(default)]
+    pub answer: Option<String>,
+    /// Every other field of the input record as a JSON object (subject, level,
+    /// reference solution, grading guidelines, ...), when there are any.
+    #[serde(default)]
+    pub info: Option<String>,
+}
+
+impl Problem {
+    /// A problem with only a statement, at position 0 under key `key`.
+    pub fn statement(key: &str, question: &str) -> Problem {
+        Problem {
+            key: key.to_string(),
+            problem_idx: key.to_string(),
+            question: question.to_string(),
+            position: 0,
+            answer: None,
+            info: None,
+        }
+    }
+
+    /// A string field of `info` (`subject`, `level`, `solution`, ...).
+    pub fn info_str(&self, field: &str) -> Option<String> {
+        let info: serde_json::Value = serde_json::from_str(self.info.as_deref()?).ok()?;
+        match info.get(field)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Array(a) => Some(
+                a.iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// What a sample is.
@@ -91,6 +128,19 @@ pub struct Sample {
     /// `stop`, `length` or `other`.
     pub finish_reason: String,
     pub completion_tokens: Option<u64>,
+}
+
+/// A judge's grade of a proof against the problem's reference solution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grade {
+    /// `{proof_id}/j{idx}`.
+    pub id: String,
+    pub problem_key: String,
+    pub proof_id: String,
+    /// The judge's answer as received.
+    pub text: String,
+    /// 0 to 7; `None` when the answer states no grade.
+    pub grade: Option<f64>,
 }
 
 /// Token usage summed over requests.

@@ -8,7 +8,9 @@ CREATE TABLE IF NOT EXISTS problems (
     key         TEXT PRIMARY KEY,
     problem_idx TEXT NOT NULL,
     question    TEXT NOT NULL,
-    position    INTEGER NOT NULL
+    position    INTEGER NOT NULL,
+    answer      TEXT,
+    info        TEXT
 );
 CREATE TABLE IF NOT EXISTS usage (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,6 +44,14 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_by_problem ON samples(problem_key, kind);
 CREATE INDEX IF NOT EXISTS samples_by_target ON samples(target_id);
+CREATE TABLE IF NOT EXISTS grades (
+    id          TEXT PRIMARY KEY,
+    problem_key TEXT NOT NULL REFERENCES problems(key),
+    proof_id    TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    grade       REAL,
+    created_at  REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS config (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -59,6 +69,11 @@ CREATE VIEW IF NOT EXISTS meta_verifications AS
            status, reason, text, finish_reason, completion_tokens
     FROM samples WHERE kind = 'meta';
 ";
+
+/// Columns added after the first release, with their types: opening an older run
+/// database adds them (`ALTER TABLE ... ADD COLUMN`), so old runs stay readable.
+pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("problems", "answer", "TEXT"), ("problems", "info", "TEXT")];
 
 /// Insert one sample; `OR IGNORE` makes a second write of the same id a no-op.
 pub(crate) const INSERT_SAMPLE: &str = "

@@ -8,6 +8,8 @@ fn problem(key: &str, q: &str) -> Problem {
         problem_idx: key.into(),
         question: q.into(),
         position: 0,
+        answer: None,
+        info: None,
     }
 }
 
