@@ -19,6 +19,12 @@ pub fn meta_id(verification_id: &str, idx: u32) -> String {
     format!("{verification_id}/m{idx}")
 }
 
+/// Id of solution `idx` of final-answer mode: `{problem}/s{idx}`. Its verifications
+/// are named by [`verification_id`].
+pub fn solution_id(problem_key: &str, idx: u32) -> String {
+    format!("{problem_key}/s{idx}")
+}
+
 /// Group sorted missing indices into runs of consecutive indices of at most `max`
 /// each: one request with `n` = run length covers one run.
 pub fn chunks(missing: &[u32], max: u32) -> Vec<(u32, u32)> {

@@ -102,7 +102,7 @@ pub(crate) async fn run_job(inner: Arc<Inner>, job: Job) -> JobResult {
 }
 
 /// Parse one completion into the sample planned as `id`.
-fn to_sample(job: &Job, idx: u32, id: &str, c: &Completion) -> Sample {
+pub(crate) fn to_sample(job: &Job, idx: u32, id: &str, c: &Completion) -> Sample {
     // Backends split reasoning off already; a stray inline block is split here too.
     let (text, reasoning) = if c.text.contains("</think>") {
         let (t, r) = llm::split_think(&c.text);

@@ -1,16 +1,29 @@
 //! Final-answer mode: sample solutions, extract their final answers, group equivalent
-//! answers, and vote — by plain majority and weighted by verification scores.
+//! answers, and vote — by plain majority, weighted by verification scores, and
+//! weighted by the solutions' own self-evaluations.
+//!
+//! A solve is a stored run like a proof search: every solution and verification is
+//! written to the run database the moment it arrives, under an id planned before it is
+//! requested (`{problem}/s{i}`, `{problem}/s{i}/v{j}`), so running it again on the same
+//! database requests only what is missing, and the result is computed from the stored
+//! samples alone.
 //!
 //! Answer extraction and equivalence are supplied by the caller through
 //! [`AnswerChecker`] (the `answer` crate in the binary), so this crate stays free of
 //! the checker and tests can plug in a trivial one. The proof search can use
 //! [`answers_disagree`] to notice when its best proofs reach different final answers.
 
-use crate::parse::parse_judgement;
+use crate::events::{emit, EventSender, SearchEvent};
+use crate::ids;
+use crate::request::{to_sample, Job};
 use crate::templates::Templates;
 use futures::future::join_all;
-use llm::{ChatRequest, Llm, LlmError, Message, Usage};
-use serde::Serialize;
+use llm::{ChatRequest, Llm, Message, Usage};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use store::{Kind, ParseStatus, Problem, Store};
+use tokio::sync::Semaphore;
 
 /// Extraction and equivalence of final answers.
 pub trait AnswerChecker: Send + Sync {
@@ -20,16 +33,8 @@ pub trait AnswerChecker: Send + Sync {
     fn equivalent(&self, a: &str, b: &str) -> Option<bool>;
 }
 
-/// The prompt asking for a solution with a boxed final answer.
-pub fn solve_prompt(problem: &str) -> String {
-    format!(
-        "Solve the following problem. Work it out step by step, check your work, and \
-         give the final answer at the end as \\boxed{{answer}}.\n\n{problem}"
-    )
-}
-
 /// Sampling settings of one solve.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SolveConfig {
     /// Solutions sampled.
     pub samples: u32,
@@ -37,9 +42,10 @@ pub struct SolveConfig {
     /// majority vote).
     pub verify: u32,
     pub temperature: f32,
+    pub top_p: f32,
     pub max_tokens: Option<u32>,
-    pub generator_model: Option<String>,
-    pub verifier_model: Option<String>,
+    /// Most samples asked for in one request (`n`).
+    pub batch: u32,
 }
 
 impl Default for SolveConfig {
@@ -48,23 +54,29 @@ impl Default for SolveConfig {
             samples: 8,
             verify: 0,
             temperature: 0.7,
+            top_p: 1.0,
             max_tokens: None,
-            generator_model: None,
-            verifier_model: None,
+            batch: 16,
         }
     }
 }
 
-/// One sampled solution.
+/// One sampled solution, as stored.
 #[derive(Debug, Clone, Serialize)]
-pub struct Sample {
+pub struct Solution {
+    pub id: String,
     pub text: String,
-    /// Its extracted final answer.
+    /// Its extracted final answer (from the solution part, not the self-evaluation).
     pub answer: Option<String>,
+    /// The score it gave itself (0, 0.5, 1), when its self-evaluation parsed.
+    pub self_score: Option<f64>,
     /// Parsed verification scores (0, 0.5 or 1); unparsable verifications are dropped.
     pub scores: Vec<f64>,
     /// Mean of `scores`; `None` when unverified or no verification parsed.
     pub mean_score: Option<f64>,
+    pub completion_tokens: u64,
+    /// `stop`, `length` or `other`.
+    pub finish_reason: String,
 }
 
 /// Equivalent answers together.
@@ -74,21 +86,26 @@ pub struct Group {
     pub answer: String,
     /// Indices of the samples in the group.
     pub members: Vec<usize>,
-    /// Sum of the members' mean verification scores.
+    /// Sum of the members' weights.
     pub weight: f64,
 }
 
-/// The result of [`solve`].
+/// The result of a solve, computed from the stored samples.
 #[derive(Debug, Clone, Serialize)]
 pub struct SolveResult {
-    pub samples: Vec<Sample>,
-    /// Groups, largest first.
+    pub samples: Vec<Solution>,
+    /// Groups, largest first; `weight` is the verification weight.
     pub groups: Vec<Group>,
     /// Index into `groups` of the plain-majority answer.
     pub majority: Option<usize>,
     /// Index into `groups` of the verification-weighted answer.
     pub weighted: Option<usize>,
+    /// Index into `groups` of the answer weighted by self-evaluation scores.
+    pub self_weighted: Option<usize>,
+    /// Token usage of every stored request of the problem.
     pub usage: Usage,
+    /// Every planned sample is stored.
+    pub complete: bool,
 }
 
 impl SolveResult {
@@ -102,11 +119,382 @@ impl SolveResult {
         self.support(self.weighted)
     }
 
+    /// The self-evaluation-weighted answer and its support.
+    pub fn self_weighted_answer(&self) -> Option<(&str, f64)> {
+        self.support(self.self_weighted)
+    }
+
     fn support(&self, g: Option<usize>) -> Option<(&str, f64)> {
         let g = &self.groups[g?];
         let n = self.samples.len().max(1) as f64;
         Some((g.answer.as_str(), g.members.len() as f64 / n))
     }
+}
+
+/// Errors of a solve.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(
+        "problem {problem}: {failed} request(s) failed (last error: {last_error}); \
+         the samples stored so far are kept: run the same command again to resume"
+    )]
+    Incomplete {
+        problem: String,
+        failed: usize,
+        last_error: String,
+    },
+}
+
+/// What a solver is made of.
+pub struct SolverParts {
+    pub generator: Arc<dyn Llm>,
+    pub verifier: Arc<dyn Llm>,
+    pub generator_model: Option<String>,
+    pub verifier_model: Option<String>,
+    pub store: Arc<Store>,
+    pub templates: Templates,
+    pub cfg: SolveConfig,
+    pub checker: Arc<dyn AnswerChecker>,
+    pub events: EventSender,
+    /// Requests in flight at once over every problem solved with this solver.
+    pub concurrency: usize,
+}
+
+/// Final-answer mode over one run database. Cheap to clone; problems solved at the
+/// same time share the request limit (and so the engine's batch).
+#[derive(Clone)]
+pub struct Solver {
+    inner: Arc<SolverInner>,
+}
+
+struct SolverInner {
+    parts: SolverParts,
+    limiter: Semaphore,
+}
+
+impl Solver {
+    /// A solver; records its settings in the run database.
+    pub fn new(parts: SolverParts) -> Result<Solver, SolveError> {
+        parts.store.set_config("mode", "solve")?;
+        if let Ok(json) = serde_json::to_string(&parts.cfg) {
+            parts.store.set_config("solve", &json)?;
+        }
+        Ok(Solver {
+            inner: Arc::new(SolverInner {
+                limiter: Semaphore::new(parts.concurrency.max(1)),
+                parts,
+            }),
+        })
+    }
+
+    /// The run database.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.parts.store
+    }
+
+    /// Sample the solutions of `problem` that are not stored yet, verify every stored
+    /// solution up to `verify` times, and vote. Failed requests leave their samples
+    /// missing (the result is then incomplete and an error says so); what was stored
+    /// stays for the next run.
+    pub async fn solve(&self, problem: &Problem) -> Result<SolveResult, SolveError> {
+        let p = &self.inner.parts;
+        p.store.add_problem(problem)?;
+        let key = problem.key.as_str();
+        let mut failures: Vec<String> = Vec::new();
+
+        // Solutions.
+        let stored = p.store.samples(key)?;
+        let have: HashSet<&str> = stored.iter().map(|s| s.id.as_str()).collect();
+        let missing: Vec<u32> = (0..p.cfg.samples)
+            .filter(|&i| !have.contains(ids::solution_id(key, i).as_str()))
+            .collect();
+        let resumed = p.cfg.samples - missing.len() as u32;
+        if resumed > 0 {
+            emit(
+                &p.events,
+                SearchEvent::Resumed {
+                    problem: key.to_string(),
+                    samples: resumed,
+                },
+            );
+        }
+        let prompt: Arc<str> = p.templates.solve_prompt(&problem.question).into();
+        let jobs = ids::chunks(&missing, p.cfg.batch)
+            .into_iter()
+            .map(|(first, count)| Job {
+                kind: Kind::Proof,
+                problem_key: key.to_string(),
+                round: 0,
+                first,
+                count,
+                ids: (first..first + count)
+                    .map(|i| ids::solution_id(key, i))
+                    .collect(),
+                target_id: None,
+                proof_id: None,
+                parent_ids: Vec::new(),
+                prompt: prompt.clone(),
+            });
+        let jobs: Vec<Job> = jobs.collect();
+        failures.extend(self.run_jobs(jobs).await);
+
+        // Verifications of every stored solution.
+        if p.cfg.verify > 0 {
+            let stored = p.store.samples(key)?;
+            let have: HashSet<&str> = stored.iter().map(|s| s.id.as_str()).collect();
+            let mut jobs = Vec::new();
+            for s in stored.iter().filter(|s| s.kind == Kind::Proof) {
+                let missing: Vec<u32> = (0..p.cfg.verify)
+                    .filter(|&j| !have.contains(ids::verification_id(&s.id, j).as_str()))
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                let solution = s.body.as_deref().unwrap_or(&s.text);
+                let prompt: Arc<str> = p
+                    .templates
+                    .verification_prompt(&problem.question, solution)
+                    .into();
+                for (first, count) in ids::chunks(&missing, p.cfg.batch) {
+                    jobs.push(Job {
+                        kind: Kind::Verification,
+                        problem_key: key.to_string(),
+                        round: 0,
+                        first,
+                        count,
+                        ids: (first..first + count)
+                            .map(|j| ids::verification_id(&s.id, j))
+                            .collect(),
+                        target_id: Some(s.id.clone()),
+                        proof_id: Some(s.id.clone()),
+                        parent_ids: Vec::new(),
+                        prompt: prompt.clone(),
+                    });
+                }
+            }
+            failures.extend(self.run_jobs(jobs).await);
+        }
+
+        let result = self.result(key)?;
+        if let Some(last) = failures.last() {
+            return Err(SolveError::Incomplete {
+                problem: problem.problem_idx.clone(),
+                failed: failures.len(),
+                last_error: last.clone(),
+            });
+        }
+        Ok(result)
+    }
+
+    /// The result of a problem from what is stored (nothing is requested).
+    pub fn result(&self, problem_key: &str) -> Result<SolveResult, SolveError> {
+        let p = &self.inner.parts;
+        let stored = p.store.samples(problem_key)?;
+        let u = p.store.usage(Some(problem_key))?;
+        Ok(tally(
+            &stored,
+            &p.cfg,
+            p.checker.as_ref(),
+            Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+            },
+        ))
+    }
+
+    /// Send the jobs concurrently (bounded by the solver's limit); the errors of
+    /// those that failed.
+    async fn run_jobs(&self, jobs: Vec<Job>) -> Vec<String> {
+        let results = join_all(jobs.into_iter().map(|job| self.run_job(job))).await;
+        results.into_iter().filter_map(Result::err).collect()
+    }
+
+    async fn run_job(&self, job: Job) -> Result<(), String> {
+        let p = &self.inner.parts;
+        let _permit = self
+            .inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| "request limiter closed".to_string())?;
+        let (llm, model) = match job.kind {
+            Kind::Proof => (&p.generator, &p.generator_model),
+            _ => (&p.verifier, &p.verifier_model),
+        };
+        emit(
+            &p.events,
+            SearchEvent::Queued {
+                problem: job.problem_key.clone(),
+                samples: job.count,
+            },
+        );
+        let mut request = ChatRequest::new(vec![Message::user(job.prompt.to_string())]);
+        request.model = model.clone();
+        request.n = job.count;
+        request.temperature = p.cfg.temperature;
+        request.top_p = p.cfg.top_p;
+        request.max_tokens = p.cfg.max_tokens;
+        let response = match llm.chat(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                let error = e.to_string();
+                emit(
+                    &p.events,
+                    SearchEvent::RequestFailed {
+                        problem: job.problem_key.clone(),
+                        error: error.clone(),
+                    },
+                );
+                return Err(error);
+            }
+        };
+        let samples: Vec<store::Sample> = response
+            .completions
+            .iter()
+            .take(job.count as usize)
+            .enumerate()
+            .map(|(i, c)| to_sample(&job, job.first + i as u32, &job.ids[i], c))
+            .collect();
+        p.store
+            .insert_samples(
+                &job.problem_key,
+                job.kind,
+                &samples,
+                response.usage.prompt_tokens,
+                response.usage.completion_tokens,
+            )
+            .map_err(|e| format!("could not store samples: {e}"))?;
+        for s in &samples {
+            emit(
+                &p.events,
+                SearchEvent::SampleDone {
+                    problem: job.problem_key.clone(),
+                    kind: s.kind,
+                    id: s.id.clone(),
+                    score: s.score,
+                    parsed: s.status == ParseStatus::Ok,
+                    tokens: s.completion_tokens.unwrap_or(0),
+                },
+            );
+        }
+        if samples.len() < job.count as usize {
+            return Err(format!(
+                "the server returned {} of {} samples",
+                samples.len(),
+                job.count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The solution part of a final-answer sample: the `## Solution` section when the
+/// protocol was followed, else the text before any self-evaluation heading, so the
+/// rating box of a self-evaluation is never read as the answer.
+pub fn solution_part(sample: &store::Sample) -> &str {
+    if sample.status == ParseStatus::Ok {
+        if let Some(body) = sample.body.as_deref() {
+            return body;
+        }
+    }
+    let text = sample.text.as_str();
+    let lower = text.to_ascii_lowercase();
+    match lower
+        .find("self evaluation")
+        .or_else(|| lower.find("self-evaluation"))
+    {
+        Some(at) => &text[..at],
+        None => text,
+    }
+}
+
+/// Vote over stored samples: the solutions planned by `cfg` that are stored, each
+/// with the scores of its stored verifications.
+pub fn tally(
+    stored: &[store::Sample],
+    cfg: &SolveConfig,
+    checker: &dyn AnswerChecker,
+    usage: Usage,
+) -> SolveResult {
+    let mut scores: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut verifications = 0u32;
+    for v in stored.iter().filter(|s| s.kind == Kind::Verification) {
+        verifications += 1;
+        if let (Some(t), Some(score)) = (v.target_id.as_deref(), v.score) {
+            if v.status == ParseStatus::Ok {
+                scores.entry(t).or_default().push(score);
+            }
+        }
+    }
+    let mut solutions: Vec<&store::Sample> =
+        stored.iter().filter(|s| s.kind == Kind::Proof).collect();
+    solutions.sort_by_key(|s| s.idx);
+    let samples: Vec<Solution> = solutions
+        .iter()
+        .map(|s| {
+            let sc = scores.remove(s.id.as_str()).unwrap_or_default();
+            let mean_score = (!sc.is_empty()).then(|| sc.iter().sum::<f64>() / sc.len() as f64);
+            Solution {
+                id: s.id.clone(),
+                answer: checker.extract(solution_part(s)),
+                text: s.text.clone(),
+                self_score: s.score,
+                scores: sc,
+                mean_score,
+                completion_tokens: s.completion_tokens.unwrap_or(0),
+                finish_reason: s.finish_reason.clone(),
+            }
+        })
+        .collect();
+    let answers: Vec<Option<String>> = samples.iter().map(|s| s.answer.clone()).collect();
+    // Unverified runs weigh every answer equally, so both votes coincide.
+    let weights: Vec<f64> = samples
+        .iter()
+        .map(|s| {
+            if cfg.verify > 0 {
+                s.mean_score.unwrap_or(0.0)
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let groups = group_answers(&answers, &weights, checker);
+    // The self-evaluation vote: the same groups, weighed by the self scores.
+    let self_weights: Vec<f64> = groups
+        .iter()
+        .map(|g| {
+            g.members
+                .iter()
+                .map(|&i| samples[i].self_score.unwrap_or(0.0))
+                .sum()
+        })
+        .collect();
+    let self_weighted = heaviest(&groups, &self_weights);
+    let complete =
+        samples.len() as u32 >= cfg.samples && verifications >= cfg.verify * samples.len() as u32;
+    SolveResult {
+        majority: majority(&groups),
+        weighted: weighted(&groups),
+        self_weighted,
+        groups,
+        samples,
+        usage,
+        complete,
+    }
+}
+
+/// Index of the group with the largest `weights[g]` (ties: more members, then first).
+fn heaviest(groups: &[Group], weights: &[f64]) -> Option<usize> {
+    (0..groups.len()).reduce(|best, i| {
+        let (wb, wi) = (weights[best], weights[i]);
+        if wi > wb || (wi == wb && groups[i].members.len() > groups[best].members.len()) {
+            i
+        } else {
+            best
+        }
+    })
 }
 
 /// Groups answers by equivalence: each answer joins the first group whose
@@ -188,86 +576,6 @@ pub fn answers_disagree(texts: &[&str], checker: &dyn AnswerChecker) -> Option<D
     Some(Disagreement {
         groups,
         without_answer,
-    })
-}
-
-/// Samples `cfg.samples` solutions of `problem`, verifies each `cfg.verify` times,
-/// groups the final answers and votes.
-pub async fn solve(
-    problem: &str,
-    generator: &dyn Llm,
-    verifier: &dyn Llm,
-    templates: &Templates,
-    cfg: &SolveConfig,
-    checker: &dyn AnswerChecker,
-) -> Result<SolveResult, LlmError> {
-    let mut usage = Usage::default();
-    let mut req = ChatRequest::new(vec![Message::user(solve_prompt(problem))]);
-    req.n = cfg.samples.max(1);
-    req.temperature = cfg.temperature;
-    req.max_tokens = cfg.max_tokens;
-    req.model = cfg.generator_model.clone();
-    let resp = generator.chat(req).await?;
-    usage.add(resp.usage);
-    let texts: Vec<String> = resp.completions.into_iter().map(|c| c.text).collect();
-
-    let verifications = if cfg.verify > 0 {
-        let requests = texts.iter().map(|t| {
-            let mut r = ChatRequest::new(vec![Message::user(
-                templates.verification_prompt(problem, t),
-            )]);
-            r.n = cfg.verify;
-            r.temperature = cfg.temperature;
-            r.max_tokens = cfg.max_tokens;
-            r.model = cfg.verifier_model.clone();
-            verifier.chat(r)
-        });
-        join_all(requests).await
-    } else {
-        Vec::new()
-    };
-
-    let mut samples = Vec::with_capacity(texts.len());
-    for (i, text) in texts.into_iter().enumerate() {
-        let mut scores = Vec::new();
-        // A failed verification request leaves that solution unscored rather than
-        // failing the whole solve.
-        if let Some(Ok(r)) = verifications.get(i) {
-            usage.add(r.usage);
-            scores = r
-                .completions
-                .iter()
-                .filter_map(|c| parse_judgement(&c.text, c.finish_reason).score)
-                .collect();
-        }
-        let mean_score =
-            (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
-        samples.push(Sample {
-            answer: checker.extract(&text),
-            text,
-            scores,
-            mean_score,
-        });
-    }
-    let answers: Vec<Option<String>> = samples.iter().map(|s| s.answer.clone()).collect();
-    // Unverified runs weigh every answer equally, so both votes coincide.
-    let weights: Vec<f64> = samples
-        .iter()
-        .map(|s| {
-            if cfg.verify > 0 {
-                s.mean_score.unwrap_or(0.0)
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let groups = group_answers(&answers, &weights, checker);
-    Ok(SolveResult {
-        majority: majority(&groups),
-        weighted: weighted(&groups),
-        groups,
-        samples,
-        usage,
     })
 }
 

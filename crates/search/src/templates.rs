@@ -1,4 +1,4 @@
-//! Prompt templates: plain files with `{question}`, `{statement}`, `{proof}`,
+//! Prompt templates (the search's four and `solve.md`): plain files with `{question}`, `{statement}`, `{proof}`,
 //! `{rating}` and `{proofs_to_refine}` placeholders.
 //!
 //! The defaults are compiled in from `crates/search/templates/*.md`. A directory given
@@ -34,6 +34,9 @@ pub struct Templates {
     pub meta_verification: String,
     /// `refinement.md`: appended to the rendered generation prompt; `{proofs_to_refine}`.
     pub refinement: String,
+    /// `solve.md`: final-answer mode, asks for a boxed answer and a self-evaluation;
+    /// `{question}`.
+    pub solve: String,
 }
 
 impl Default for Templates {
@@ -43,6 +46,7 @@ impl Default for Templates {
             verification: include_str!("../templates/verification.md").to_string(),
             meta_verification: include_str!("../templates/meta_verification.md").to_string(),
             refinement: include_str!("../templates/refinement.md").to_string(),
+            solve: include_str!("../templates/solve.md").to_string(),
         }
     }
 }
@@ -59,6 +63,7 @@ impl Templates {
             ("verification.md", &mut t.verification),
             ("meta_verification.md", &mut t.meta_verification),
             ("refinement.md", &mut t.refinement),
+            ("solve.md", &mut t.solve),
         ] {
             let path = dir.join(name);
             if path.is_file() {
@@ -72,6 +77,11 @@ impl Templates {
     /// The prompt asking for a first proof.
     pub fn generation_prompt(&self, question: &str) -> String {
         render(&self.generation, &[("question", question)])
+    }
+
+    /// The final-answer prompt of `solve` and `eval`.
+    pub fn solve_prompt(&self, question: &str) -> String {
+        render(&self.solve, &[("question", question)])
     }
 
     /// The prompt asking a verifier to grade `proof`.

@@ -91,6 +91,8 @@ fn problem() -> Problem {
         problem_idx: "odd".into(),
         question: "Prove that odd squares are odd.".into(),
         position: 0,
+        answer: None,
+        info: None,
     }
 }
 
