@@ -3,9 +3,9 @@
 //! Each subcommand lives in its own file under `cmd/` with its flags (a clap `Args`
 //! struct) and a `run` function returning the process exit code.
 
-mod answer_checker;
 mod backend;
 mod cmd;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +31,12 @@ enum Command {
     Runs(cmd::runs::Args),
     /// Final-answer mode: sample solutions, check answers symbolically, vote.
     Solve(cmd::solve::Args),
+    /// Run a benchmark: accuracy of one sample, of voting and of verification.
+    Eval(cmd::eval::Args),
+    /// Write an HTML report (with plots) of evaluation and calibration runs.
+    Report(cmd::report::Args),
+    /// Grade proofs with human grades by the verifier and measure the agreement.
+    Calibrate(cmd::calibrate::Args),
     /// Check whether two final answers are equivalent.
     Check(cmd::check::Args),
     /// Generate text with a local GGUF model.
@@ -50,6 +56,9 @@ fn main() {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Runs(a) => cmd::runs::run(a),
         Command::Solve(a) => cmd::solve::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Calibrate(a) => cmd::calibrate::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Tokenize(a) => cmd::tokenize::run(a),

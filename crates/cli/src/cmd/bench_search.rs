@@ -90,6 +90,8 @@ async fn bench(args: Args) -> anyhow::Result<i32> {
         problem_idx: "bench".into(),
         question: "Prove that the square of every odd integer is odd.".into(),
         position: 0,
+        answer: None,
+        info: None,
     };
     let rss_before = rss_bytes();
     let started = Instant::now();

@@ -5,9 +5,9 @@
 //! sample goes to the run database as it arrives; running the same command with the
 //! same `--run` resumes and requests only the samples not stored yet.
 
-use crate::answer_checker::Checker;
 use crate::backend::{self, BackendArgs};
 use anyhow::Context;
+use eval::checker::Checker;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use search::solve::{answers_disagree, Disagreement};
 use search::{Outcome, Preset, Search, SearchConfig, SearchEvent, SearchParts, Templates};
@@ -158,12 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 fn load_problems(args: &Args) -> anyhow::Result<Vec<Problem>> {
     match (&args.problem, &args.problem_file) {
-        (Some(q), None) if !q.trim().is_empty() => Ok(vec![Problem {
-            key: "1".into(),
-            problem_idx: "1".into(),
-            question: q.clone(),
-            position: 0,
-        }]),
+        (Some(q), None) if !q.trim().is_empty() => Ok(vec![Problem::statement("1", q)]),
         (None, Some(path)) => Ok(store::load_problems(path)?),
         _ => anyhow::bail!("give a problem statement, or a file of problems with --problem-file"),
     }
@@ -196,7 +191,7 @@ fn search_config(args: &Args) -> SearchConfig {
 }
 
 /// `runs/YYYYMMDD-HHMMSS-PID.sqlite`: new for every invocation.
-fn default_run_path() -> PathBuf {
+pub fn default_run_path() -> PathBuf {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

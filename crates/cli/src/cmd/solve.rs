@@ -1,18 +1,23 @@
-//! `verimath solve`: final-answer mode.
+//! `verimath solve`: final-answer mode, as a stored, resumable run.
 //!
-//! Samples N solutions of a problem, extracts each final answer, groups equivalent
-//! answers with the symbolic checker and reports the plain-majority answer and the
-//! verification-weighted answer (each solution verified M times), with their support;
-//! with a gold answer (`--gold`, or an `answer` field in the input) it also says
-//! whether each is correct.
+//! Samples N solutions of each problem, extracts each final answer, groups equivalent
+//! answers with the symbolic checker and reports the plain-majority answer, the
+//! verification-weighted answer (each solution verified M times) and the answer
+//! weighted by the solutions' self-evaluations, with their support; with a gold answer
+//! (`--gold`, or an `answer` field in the input) it also says whether each is correct.
+//! Every sample goes to the run database as it arrives; the same `--run` resumes.
 
-use crate::answer_checker::{boxed, Checker};
 use crate::backend::{self, BackendArgs};
+use crate::cmd::prove::default_run_path;
+use crate::progress::Progress;
 use anyhow::Context;
-use search::solve::{self, SolveConfig, SolveResult};
+use eval::checker::{grade, Checker};
+use search::solve::{SolveConfig, SolveResult, Solver, SolverParts};
 use search::Templates;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
+use store::{Problem, Store};
 
 /// Flags of `verimath solve`.
 #[derive(clap::Args, Debug)]
@@ -24,24 +29,14 @@ pub struct Args {
     /// `problem_idx` (or `id`).
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Solutions sampled per problem.
-    #[arg(long, default_value_t = 8)]
-    samples: u32,
-    /// Verifications per solution for the weighted vote (0: none).
-    #[arg(long, default_value_t = 0)]
-    verify: u32,
-    /// The correct answer, to grade the result.
-    #[arg(long)]
+    /// The correct answer, to grade the result (a problem's own `answer` wins).
+    #[arg(long, allow_hyphen_values = true)]
     gold: Option<String>,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 0.7)]
-    temperature: f32,
-    /// Token limit per solution and per verification.
-    #[arg(long)]
-    max_tokens: Option<u32>,
-    /// Directory of prompt templates (the verification prompt is used).
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
+    #[command(flatten)]
+    sampling: SolveArgs,
+    /// Run database; the same path resumes (default: a new file under ./runs/).
+    #[arg(long, value_name = "PATH")]
+    run: Option<PathBuf>,
     /// One JSON object per problem instead of text.
     #[arg(long)]
     json: bool,
@@ -49,110 +44,143 @@ pub struct Args {
     backend: BackendArgs,
 }
 
-struct Job {
-    id: String,
-    question: String,
-    gold: Option<String>,
+/// The sampling flags that `solve` and `eval` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SolveArgs {
+    /// Solutions sampled per problem.
+    #[arg(long, default_value_t = 8)]
+    pub samples: u32,
+    /// Verifications per solution for the weighted vote (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub verify: u32,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Token limit per solution and per verification.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Requests in flight at once over all problems (problems share the engine's
+    /// batch up to this many requests).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Directory of prompt templates (`solve.md` and `verification.md` are used).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
-fn load_jobs(args: &Args) -> anyhow::Result<Vec<Job>> {
-    if let Some(p) = &args.problem {
-        anyhow::ensure!(!p.trim().is_empty(), "the problem statement is empty");
-        return Ok(vec![Job {
-            id: "1".into(),
-            question: p.clone(),
-            gold: args.gold.clone(),
-        }]);
+impl SolveArgs {
+    /// The solve settings these flags give.
+    pub fn config(&self) -> SolveConfig {
+        SolveConfig {
+            samples: self.samples.max(1),
+            verify: self.verify,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            ..SolveConfig::default()
+        }
     }
-    let path = args
-        .input
-        .as_ref()
-        .context("give a problem statement, or a file of problems with --input")?;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let values: Vec<Value> = match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Array(a)) => a,
-        Ok(v @ Value::Object(_)) => vec![v],
-        _ => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(n, l)| {
-                serde_json::from_str(l)
-                    .with_context(|| format!("{}:{}: not a JSON object", path.display(), n + 1))
-            })
-            .collect::<anyhow::Result<_>>()?,
-    };
-    let as_text = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let mut jobs = Vec::new();
-    for (k, v) in values.iter().enumerate() {
-        let question = as_text(v.get("question").or_else(|| v.get("problem")))
-            .with_context(|| format!("{}: problem {} has no question", path.display(), k + 1))?;
-        jobs.push(Job {
-            id: as_text(v.get("problem_idx").or_else(|| v.get("id")))
-                .unwrap_or_else(|| (k + 1).to_string()),
-            question,
-            gold: as_text(v.get("answer")).or_else(|| args.gold.clone()),
-        });
+
+    pub fn templates(&self) -> anyhow::Result<Templates> {
+        Ok(match &self.templates {
+            Some(dir) => Templates::load_dir(dir)?,
+            None => Templates::default(),
+        })
     }
-    anyhow::ensure!(!jobs.is_empty(), "{}: no problems", path.display());
-    Ok(jobs)
+}
+
+/// Build a solver over `store` from the flags and the built backends.
+pub fn solver(
+    sampling: &SolveArgs,
+    backends: backend::Backends,
+    store: Arc<Store>,
+    events: search::EventSender,
+) -> anyhow::Result<Solver> {
+    Ok(Solver::new(SolverParts {
+        generator: backends.generator,
+        verifier: backends.verifier,
+        generator_model: backends.generator_model,
+        verifier_model: backends.verifier_model,
+        store,
+        templates: sampling.templates()?,
+        cfg: sampling.config(),
+        checker: Arc::new(Checker::new()),
+        events,
+        concurrency: sampling.concurrency,
+    })?)
+}
+
+fn load_problems(args: &Args) -> anyhow::Result<Vec<Problem>> {
+    let mut problems = match (&args.problem, &args.input) {
+        (Some(q), None) if !q.trim().is_empty() => vec![Problem::statement("1", q)],
+        (None, Some(path)) => store::load_problems(path)?,
+        _ => anyhow::bail!("give a problem statement, or a file of problems with --input"),
+    };
+    for p in &mut problems {
+        if p.answer.is_none() {
+            p.answer = args.gold.clone();
+        }
+    }
+    Ok(problems)
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let jobs = load_jobs(&args)?;
-    let templates = match &args.templates {
-        Some(dir) => Templates::load_dir(dir)?,
-        None => Templates::default(),
-    };
-    let backends = backend::build(&args.backend)?;
-    let cfg = SolveConfig {
-        samples: args.samples.max(1),
-        verify: args.verify,
-        temperature: args.temperature,
-        max_tokens: args.max_tokens,
-        generator_model: backends.generator_model.clone(),
-        verifier_model: backends.verifier_model.clone(),
-    };
-    let checker = Checker::new();
+    let problems = load_problems(&args)?;
+    let run_path = args.run.clone().unwrap_or_else(default_run_path);
+    let store = Arc::new(
+        Store::open(&run_path).with_context(|| format!("opening {}", run_path.display()))?,
+    );
+    eprintln!(
+        "run database: {} (run the same command again to resume)",
+        run_path.display()
+    );
     let runtime = tokio::runtime::Runtime::new()?;
+    let results = runtime.block_on(async {
+        let backends = backend::build(&args.backend)?;
+        let (progress, tx) = Progress::start(problems.len());
+        let solver = solver(&args.sampling, backends, store, Some(tx))?;
+        let checker = Checker::new();
+        let results = crate::progress::in_order(
+            problems.iter().map(|p| {
+                let (solver, progress, checker) = (&solver, &progress, &checker);
+                async move {
+                    let r = solver.solve(p).await;
+                    let ok = r.as_ref().ok().and_then(|r| {
+                        grade(
+                            p.answer.as_deref(),
+                            r.majority_answer().map(|m| m.0),
+                            checker,
+                        )
+                    });
+                    progress.problem_done(ok);
+                    r
+                }
+            }),
+            crate::progress::problem_window(args.sampling.samples, args.sampling.concurrency),
+        )
+        .await;
+        drop(solver);
+        progress.finish().await;
+        anyhow::Ok(results)
+    })?;
+    let checker = Checker::new();
     let mut failures = 0;
-    for job in &jobs {
-        let result = runtime.block_on(solve::solve(
-            &job.question,
-            backends.generator.as_ref(),
-            backends.verifier.as_ref(),
-            &templates,
-            &cfg,
-            &checker,
-        ));
+    for (problem, result) in problems.iter().zip(results) {
         match result {
-            Ok(r) => report(job, &r, &checker, args.json),
+            Ok(r) => report(problem, &r, &checker, args.json),
             Err(e) => {
                 failures += 1;
-                eprintln!("error: problem {}: {e}", job.id);
+                eprintln!("error: {e}");
             }
         }
     }
     Ok(if failures > 0 { 1 } else { 0 })
 }
 
-fn grade(gold: Option<&str>, answer: Option<&str>, checker: &Checker) -> Option<bool> {
-    let gold = gold?;
-    match answer {
-        None => Some(false),
-        Some(a) => answer::check(gold, &boxed(a), &checker.opts).equivalent,
-    }
-}
-
-fn report(job: &Job, r: &SolveResult, checker: &Checker, as_json: bool) {
+fn report(problem: &Problem, r: &SolveResult, checker: &Checker, as_json: bool) {
     let maj = r.majority_answer();
     let wtd = r.weighted_answer();
-    let gold = job.gold.as_deref();
+    let slf = r.self_weighted_answer();
+    let gold = problem.answer.as_deref();
     let maj_ok = grade(gold, maj.map(|m| m.0), checker);
     let wtd_ok = grade(gold, wtd.map(|w| w.0), checker);
     let weight = r.weighted.map(|g| r.groups[g].weight);
@@ -163,7 +191,7 @@ fn report(job: &Job, r: &SolveResult, checker: &Checker, as_json: bool) {
             .map(|g| json!({"answer": g.answer, "count": g.members.len(), "weight": g.weight}))
             .collect();
         let out = json!({
-            "problem_idx": job.id,
+            "problem_idx": problem.problem_idx,
             "samples": r.samples.len(),
             "answered": r.samples.iter().filter(|s| s.answer.is_some()).count(),
             "answer": maj.map(|m| m.0),
@@ -171,11 +199,14 @@ fn report(job: &Job, r: &SolveResult, checker: &Checker, as_json: bool) {
             "weighted_answer": wtd.map(|w| w.0),
             "weighted_support": wtd.map(|w| w.1),
             "weight": weight,
+            "self_weighted_answer": slf.map(|s| s.0),
+            "vote_disagreement": maj.map(|m| m.0) != wtd.map(|w| w.0),
             "gold": gold,
             "correct": maj_ok,
             "weighted_correct": wtd_ok,
             "groups": groups,
             "mean_scores": r.samples.iter().map(|s| s.mean_score).collect::<Vec<_>>(),
+            "self_scores": r.samples.iter().map(|s| s.self_score).collect::<Vec<_>>(),
             "usage": {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens},
         });
         println!("{out}");
@@ -187,7 +218,7 @@ fn report(job: &Job, r: &SolveResult, checker: &Checker, as_json: bool) {
         None if gold.is_some() => " [undecided]",
         None => "",
     };
-    println!("problem {}:", job.id);
+    println!("problem {}:", problem.problem_idx);
     match maj {
         Some((a, s)) => println!(
             "  majority: {a}  (support {:.0}% of {} samples){}",
@@ -203,6 +234,9 @@ fn report(job: &Job, r: &SolveResult, checker: &Checker, as_json: bool) {
             100.0 * s,
             verdict(wtd_ok)
         );
+        if maj.map(|m| m.0) != Some(a) {
+            println!("  note: the verification-weighted answer differs from the majority");
+        }
     }
     for g in r.groups.iter().take(5) {
         println!("    {:>3} x {}", g.members.len(), g.answer);
