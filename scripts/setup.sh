@@ -7,3 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-models.sh
+# - the web UI's libraries (KaTeX, marked, DOMPurify) from npm into crates/server/ui/vendor.
+bash scripts/install-ui.sh

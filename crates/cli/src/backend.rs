@@ -151,7 +151,22 @@ fn build_local(args: &BackendArgs) -> anyhow::Result<Backends> {
     })
 }
 
+/// The local engine of the `--model` file (default: the default model), as itself.
+pub fn load_local_engine(args: &BackendArgs) -> anyhow::Result<Arc<engine::LocalLlm>> {
+    let path = args
+        .model
+        .as_ref()
+        .map(PathBuf::from)
+        .unwrap_or_else(engine::backend::default_model_path);
+    load_local_llm(&path)
+}
+
 fn load_local(path: &Path) -> anyhow::Result<Arc<dyn Llm>> {
+    let llm: Arc<dyn Llm> = load_local_llm(path)?;
+    Ok(llm)
+}
+
+fn load_local_llm(path: &Path) -> anyhow::Result<Arc<engine::LocalLlm>> {
     if !path.is_file() {
         anyhow::bail!(
             "no local model at {}: run scripts/setup.sh to install the default model, \

@@ -33,6 +33,8 @@ enum Command {
     Solve(cmd::solve::Args),
     /// Run a benchmark: accuracy of one sample, of voting and of verification.
     Eval(cmd::eval::Args),
+    /// Serve the OpenAI-compatible API, proof-search jobs and the web UI.
+    Serve(cmd::serve::Args),
     /// Write an HTML report (with plots) of evaluation and calibration runs.
     Report(cmd::report::Args),
     /// Grade proofs with human grades by the verifier and measure the agreement.
@@ -57,6 +59,7 @@ fn main() {
         Command::Runs(a) => cmd::runs::run(a),
         Command::Solve(a) => cmd::solve::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
         Command::Check(a) => cmd::check::run(a),

@@ -12,6 +12,7 @@ pub mod models;
 pub mod prove;
 pub mod report;
 pub mod runs;
+pub mod serve;
 pub mod solve;
 pub mod tokenize;
 pub mod verify;

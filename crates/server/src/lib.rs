@@ -1,0 +1,427 @@
+//! `verimath serve`: the HTTP face of verimath.
+//!
+//! Module map:
+//! - [`openai`] — the OpenAI-compatible API over the local engine (`/v1/...`).
+//! - [`jobs`] — proof-search and solve jobs, each a run database in the run
+//!   directory, with live, replayable Server-Sent Events.
+//! - [`metrics`] — Prometheus text at `/metrics`.
+//! - [`error`] — errors as OpenAI-style JSON bodies.
+//! - `ui` — the web UI: static files from `crates/server/ui` (the front-end
+//!   libraries under `ui/vendor` come from npm through the set-up script).
+//!
+//! The server takes its listener and a shutdown signal from its caller ([`serve`]), so
+//! tests start it on port 0. With an API key every route but `/health` needs
+//! `Authorization: Bearer KEY`. Bodies over the limit get 413 from their
+//! `Content-Length`, before they are read.
+
+pub mod error;
+pub mod jobs;
+pub mod metrics;
+pub mod openai;
+mod ui;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::LocalLlm;
+use error::ApiError;
+use futures::StreamExt;
+use jobs::{JobKind, JobRequest, Jobs};
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Bounds on what one request may ask for.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Largest `n`.
+    pub max_n: u32,
+    /// Largest `max_tokens`.
+    pub max_tokens: u32,
+    /// Tokens a prompt must stay under (the engine's sequence length).
+    pub max_prompt_tokens: usize,
+    /// Tokens per sample when a request gives no `max_tokens`.
+    pub default_max_tokens: usize,
+    /// Largest problem statement of a job, in bytes.
+    pub max_problem_bytes: usize,
+    /// Largest proofs × verifications of one prove job.
+    pub max_job_samples: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 4 << 20,
+            max_n: 64,
+            max_tokens: 32_768,
+            max_prompt_tokens: 8192,
+            default_max_tokens: 2048,
+            max_problem_bytes: 64 << 10,
+            max_job_samples: 64 * 64 * 17,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// The local model behind `/v1`, when the server runs one.
+    pub local: Option<Arc<LocalLlm>>,
+    /// Its name in `/v1/models` and answers.
+    pub model_name: String,
+    pub jobs: Arc<Jobs>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limits: Limits,
+    /// The server's own key; `None`: no authentication.
+    pub api_key: Option<String>,
+    /// Where the web UI's files are.
+    pub ui_dir: std::path::PathBuf,
+}
+
+/// Serve on `listener` until `shutdown` resolves, then stop taking connections and let
+/// requests in flight finish. Jobs keep their samples in their run databases, so the
+/// ones cut short resume on request after a restart.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Some(local) = &state.local {
+        let info = local.model().engine.info();
+        state.metrics.engine_slots.set(info.slots as i64);
+        state.metrics.engine_context.set(info.max_len as i64);
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = state.limits.max_body;
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .route("/v1/models", get(openai::models))
+        .route("/api/prove", post(submit_prove))
+        .route("/api/solve", post(submit_solve))
+        .route("/api/jobs", get(list_jobs))
+        .route("/api/jobs/{id}", get(job).delete(cancel_job))
+        .route("/api/jobs/{id}/samples", get(job_samples))
+        .route("/api/jobs/{id}/events", get(job_events))
+        .route("/api/jobs/{id}/resume", post(resume_job))
+        .route("/", get(ui::index))
+        .route("/jobs/{id}", get(ui::job_page))
+        .route("/ui/{*path}", get(ui::asset))
+        .fallback(not_found)
+        // The guard is outermost: it authenticates before a body is read and counts
+        // every answer, the 413s of the body limit included.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Authentication and request counting. `/health` is always open.
+async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = route_label(request.uri().path());
+    if let Some(key) = &state.api_key {
+        if route != "/health" {
+            let header = request
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            // Browsers cannot set headers on an EventSource: the web UI may pass the
+            // key as `?key=` instead.
+            let query = request
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
+            if header != Some(key.as_str()) && query != Some(key.as_str()) {
+                state.metrics.count(route, 401);
+                return ApiError::status(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong API key (Authorization: Bearer KEY)",
+                )
+                .into_response();
+            }
+        }
+    }
+    let response = next.run(request).await;
+    state.metrics.count(route, response.status().as_u16());
+    response
+}
+
+/// A bounded set of route names for the metrics (ids folded away).
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        "/v1/chat/completions" => "/v1/chat/completions",
+        "/v1/completions" => "/v1/completions",
+        "/v1/models" => "/v1/models",
+        "/api/prove" => "/api/prove",
+        "/api/solve" => "/api/solve",
+        "/api/jobs" => "/api/jobs",
+        p if p.starts_with("/api/jobs/") => "/api/jobs/{id}",
+        p if p.starts_with("/ui/") || p == "/" || p.starts_with("/jobs/") => "/ui",
+        _ => "other",
+    }
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"status": "ok", "model": state.local.as_ref().map(|_| state.model_name.clone())}))
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn problem_of(m: &serde_json::Map<String, Value>, limits: &Limits) -> Result<String, ApiError> {
+    match m.get("problem") {
+        Some(Value::String(p)) if !p.trim().is_empty() => {
+            if p.len() > limits.max_problem_bytes {
+                return Err(ApiError::invalid(
+                    "problem",
+                    format!(
+                        "`problem` is longer than {} bytes",
+                        limits.max_problem_bytes
+                    ),
+                ));
+            }
+            Ok(p.clone())
+        }
+        _ => Err(ApiError::invalid(
+            "problem",
+            "`problem` must be a non-empty string",
+        )),
+    }
+}
+
+fn count(
+    m: &serde_json::Map<String, Value>,
+    key: &'static str,
+    max: u32,
+) -> Result<Option<u32>, ApiError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v <= u64::from(max) => Ok(Some(v as u32)),
+            _ => Err(ApiError::invalid(
+                key,
+                format!("`{key}` must be an integer from 0 to {max}"),
+            )),
+        },
+        Some(_) => Err(ApiError::invalid(
+            key,
+            format!("`{key}` must be an integer"),
+        )),
+    }
+}
+
+async fn submit_prove(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let m = object(&body)?;
+    let problem = problem_of(&m, &state.limits)?;
+    let preset = match m.get("preset").and_then(Value::as_str) {
+        None => state.jobs.preset(),
+        Some("heavy") => search::Preset::Heavy,
+        Some("quick") => search::Preset::Quick,
+        Some(_) => return Err(ApiError::invalid("preset", "`preset` is heavy or quick")),
+    };
+    let mut cfg = preset.config();
+    let set = |slot: &mut u32, key: &'static str, max: u32| -> Result<(), ApiError> {
+        if let Some(v) = count(&m, key, max)? {
+            *slot = v;
+        }
+        Ok(())
+    };
+    set(&mut cfg.proofs, "proofs", 256)?;
+    set(&mut cfg.verifications, "verifications", 256)?;
+    set(&mut cfg.refine, "refine", 256)?;
+    set(&mut cfg.critiques, "critiques", 64)?;
+    set(&mut cfg.rounds, "rounds", 64)?;
+    if let Some(t) = count(&m, "max_tokens", state.limits.max_tokens)? {
+        cfg.max_tokens = Some(t.max(1));
+    }
+    match m.get("meta") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => cfg.meta = *b,
+        Some(_) => return Err(ApiError::invalid("meta", "`meta` must be true or false")),
+    }
+    if cfg.proofs == 0 || cfg.verifications == 0 {
+        return Err(ApiError::bad_request(
+            "`proofs` and `verifications` must be at least 1",
+        ));
+    }
+    let planned =
+        u64::from(cfg.proofs + cfg.refine * cfg.rounds) * u64::from(cfg.verifications + 1);
+    if planned > state.limits.max_job_samples {
+        return Err(ApiError::bad_request(format!(
+            "this job plans about {planned} samples; this server takes at most {}",
+            state.limits.max_job_samples
+        )));
+    }
+    let id = state.jobs.submit(
+        JobRequest {
+            kind: JobKind::Prove,
+            problem,
+            search: Some(cfg),
+            solve: None,
+            gold: None,
+        },
+        state.metrics.clone(),
+    )?;
+    Ok(Json(json!({"id": id})))
+}
+
+async fn submit_solve(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let m = object(&body)?;
+    let problem = problem_of(&m, &state.limits)?;
+    let mut cfg = search::solve::SolveConfig::default();
+    if let Some(v) = count(&m, "samples", 256)? {
+        cfg.samples = v.max(1);
+    }
+    if let Some(v) = count(&m, "verify", 256)? {
+        cfg.verify = v;
+    }
+    if let Some(t) = count(&m, "max_tokens", state.limits.max_tokens)? {
+        cfg.max_tokens = Some(t.max(1));
+    }
+    let gold = match m.get("gold") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(g)) => Some(g.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(ApiError::invalid("gold", "`gold` must be a string")),
+    };
+    let id = state.jobs.submit(
+        JobRequest {
+            kind: JobKind::Solve,
+            problem,
+            search: None,
+            solve: Some(cfg),
+            gold,
+        },
+        state.metrics.clone(),
+    )?;
+    Ok(Json(json!({"id": id})))
+}
+
+async fn list_jobs(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"jobs": state.jobs.list()}))
+}
+
+async fn job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.jobs.result(&id)?))
+}
+
+async fn job_samples(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.jobs.samples(&id)?))
+}
+
+async fn cancel_job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.jobs.cancel(&id)?;
+    Ok(Json(json!({"id": id, "state": "cancelled"})))
+}
+
+async fn resume_job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.jobs.resume(&id, state.metrics.clone())?;
+    Ok(Json(json!({"id": id, "state": "running"})))
+}
+
+/// `GET /api/jobs/{id}/events`: what already happened, then live events until `done`,
+/// after which the stream ends.
+async fn job_events(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let to_sse = |v: Value| {
+        let name = v
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("message")
+            .to_string();
+        Ok::<_, Infallible>(SseEvent::default().event(name).data(v.to_string()))
+    };
+    let Some((history, rx)) = state.jobs.subscribe(&id)? else {
+        let replay = state.jobs.replay(&id)?;
+        return Ok(Sse::new(futures::stream::iter(replay.into_iter().map(to_sse))).into_response());
+    };
+    let done_in_history = history.iter().any(|e| e["event"] == "done");
+    let past = futures::stream::iter(history.into_iter().map(to_sse));
+    if done_in_history {
+        return Ok(Sse::new(past).into_response());
+    }
+    // Live events until `done`, which is the last one sent.
+    let live = futures::stream::unfold((rx, false), |(mut rx, finished)| async move {
+        if finished {
+            return None;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(v) => {
+                    let last = v["event"] == "done";
+                    return Some((v, (rx, last)));
+                }
+                // A slow client missed some events; the next ones still come.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .map(to_sse);
+    let stream = past.chain(live);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
