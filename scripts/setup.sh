@@ -9,3 +9,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-models.sh
 # - the web UI's libraries (KaTeX, marked, DOMPurify) from npm into crates/server/ui/vendor.
 bash scripts/install-ui.sh
+# - the client test tools: the openai Python client (.venv-openai) and Chromium.
+bash scripts/install-test-tools.sh

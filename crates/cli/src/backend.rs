@@ -31,9 +31,14 @@ pub struct BackendArgs {
     /// Model name of the verifier (default: --model).
     #[arg(long, value_name = "NAME")]
     pub verifier_model: Option<String>,
-    /// API key sent as a bearer token.
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    /// API key sent as a bearer token (set from [`KeyArgs`], or by `serve` from its
+    /// `--backend-api-key`).
+    #[arg(skip)]
     pub api_key: Option<String>,
+    /// Send exactly `api_key` (none when `None`), ignoring VERIMATH_API_KEY and
+    /// OPENAI_API_KEY: `serve` uses VERIMATH_API_KEY as its own key.
+    #[arg(skip)]
+    pub key_from_flags_only: bool,
     /// Seconds before one HTTP request is abandoned (and retried).
     #[arg(long, value_name = "SECS", default_value_t = 600.0)]
     pub request_timeout: f64,
@@ -46,6 +51,25 @@ pub struct BackendArgs {
     /// Requests in flight per server at most (the search's --concurrency also applies).
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub endpoint_concurrency: usize,
+}
+
+/// The key a command sends to its servers; flattened beside [`BackendArgs`] by every
+/// command but `serve` (whose `--api-key` is its own).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KeyArgs {
+    /// API key sent to the servers as a bearer token.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl KeyArgs {
+    /// The backend flags with this key.
+    pub fn with(&self, backend: &BackendArgs) -> BackendArgs {
+        BackendArgs {
+            api_key: self.api_key.clone(),
+            ..backend.clone()
+        }
+    }
 }
 
 /// The models a command talks to.
@@ -67,6 +91,7 @@ impl Default for BackendArgs {
             verifier_backend: None,
             verifier_model: None,
             api_key: None,
+            key_from_flags_only: false,
             request_timeout: 600.0,
             stream: false,
             retries: 4,
@@ -118,7 +143,7 @@ fn http(args: &BackendArgs, url: &str, model: Option<String>) -> anyhow::Result<
         anyhow::bail!("--backend {url:?} names no URL (e.g. http://127.0.0.1:8000/v1)");
     }
     config.model = model;
-    if args.api_key.is_some() {
+    if args.api_key.is_some() || args.key_from_flags_only {
         config.api_key = args.api_key.clone();
     }
     config.timeout = Duration::from_secs_f64(args.request_timeout.max(0.001));

@@ -51,6 +51,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    key: crate::backend::KeyArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -79,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         args.verifications,
         run_path.display()
     );
-    let backends = backend::build(&args.backend)?;
+    let backends = backend::build(&args.key.with(&args.backend))?;
     let model = backends
         .verifier_model
         .clone()

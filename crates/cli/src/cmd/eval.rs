@@ -67,6 +67,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    key: crate::backend::KeyArgs,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -179,7 +181,7 @@ async fn run_answers(
     problems: &[store::Problem],
     store: Arc<Store>,
 ) -> anyhow::Result<usize> {
-    let backends = backend::build(&args.backend)?;
+    let backends = backend::build(&args.key.with(&args.backend))?;
     store_info(
         &store,
         dataset,
@@ -229,7 +231,7 @@ async fn run_proofs(
     problems: &[store::Problem],
     store: Arc<Store>,
 ) -> anyhow::Result<usize> {
-    let backends = backend::build(&args.backend)?;
+    let backends = backend::build(&args.key.with(&args.backend))?;
     let preset = match args.preset {
         Some(crate::cmd::prove::PresetArg::Heavy) => Preset::Heavy,
         Some(crate::cmd::prove::PresetArg::Quick) => Preset::Quick,
@@ -248,7 +250,7 @@ async fn run_proofs(
     };
     let judge: Arc<dyn llm::Llm> = match &args.judge_backend {
         Some(url) => {
-            let mut b = args.backend.clone();
+            let mut b = args.key.with(&args.backend);
             b.backend = Some(url.clone());
             b.verifier_backend = None;
             b.model = args.judge_model.clone().or(backends.verifier_model.clone());

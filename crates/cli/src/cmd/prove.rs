@@ -34,6 +34,8 @@ pub struct Args {
     pub problem_file: Option<PathBuf>,
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub key: crate::backend::KeyArgs,
     /// Starting settings: heavy (64×64, 16 rounds) or quick (4×4, 1 round). Default:
     /// quick on the local engine, heavy with --backend.
     #[arg(long, value_enum)]
@@ -106,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let store = Arc::new(
         Store::open(&run_path).with_context(|| format!("opening {}", run_path.display()))?,
     );
-    let backends = backend::build(&args.backend)?;
+    let backends = backend::build(&args.key.with(&args.backend))?;
     eprintln!(
         "run database: {} (run the same command again to resume)",
         run_path.display()

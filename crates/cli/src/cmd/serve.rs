@@ -56,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let mut backend_args = args.backend.clone();
     backend_args.api_key = args.backend_api_key.clone();
+    backend_args.key_from_flags_only = true;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         // The local model of /v1: the --model file when no --backend is given.

@@ -42,6 +42,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    key: crate::backend::KeyArgs,
 }
 
 /// The sampling flags that `solve` and `eval` share.
@@ -135,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     );
     let runtime = tokio::runtime::Runtime::new()?;
     let results = runtime.block_on(async {
-        let backends = backend::build(&args.backend)?;
+        let backends = backend::build(&args.key.with(&args.backend))?;
         let (progress, tx) = Progress::start(problems.len());
         let solver = solver(&args.sampling, backends, store, Some(tx))?;
         let checker = Checker::new();

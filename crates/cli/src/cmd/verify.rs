@@ -26,6 +26,8 @@ pub struct Args {
     pub k: u32,
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub key: crate::backend::KeyArgs,
     /// Token limit per verification.
     #[arg(long)]
     pub max_tokens: Option<u32>,
@@ -52,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         None => Templates::default(),
     };
     let prompt = templates.verification_prompt(&statement, &proof);
-    let backends = backend::build(&args.backend)?;
+    let backends = backend::build(&args.key.with(&args.backend))?;
     let runtime = tokio::runtime::Runtime::new()?;
     let mut remaining = args.k;
     let mut results = Vec::new();
