@@ -333,3 +333,94 @@ fn a_bad_dataset_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(":2: not valid JSON"));
 }
+
+#[test]
+fn eval_on_proof_problems_runs_the_search_and_the_judge() {
+    // Problem A's proofs pass every verification and the judge gives 6; problem B's
+    // fail and get 2. The judge sees the reference solution.
+    let server = ScriptedServer::start_blocking(ServerOptions::default(), |req| {
+        let prompt = req.last_user();
+        if prompt.contains("You are an olympiad grader") {
+            assert!(
+                prompt.contains("REFERENCE-"),
+                "the judge sees the reference"
+            );
+            if prompt.contains("Problem A") {
+                Reply::text("Complete.\n\nGrade: \\boxed{6}")
+            } else {
+                Reply::text("A gap in step 2.\n\nGrade: \\boxed{2}")
+            }
+        } else if prompt.contains("You are grading a proof") {
+            let score = if prompt.contains("Problem A") {
+                "1"
+            } else {
+                "0"
+            };
+            Reply::text(format!("Checked.\n\nFinal score: \\boxed{{{score}}}"))
+        } else {
+            Reply::text("## Solution\nBy induction.\n\n## Self Evaluation\nFine. \\boxed{1}")
+        }
+    })
+    .expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("proofs.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"A\", \"problem\": \"Problem A: prove it.\", \"solution\": \"REFERENCE-A\"}\n\
+         {\"id\": \"B\", \"problem\": \"Problem B: prove it.\", \"solution\": \"REFERENCE-B\"}\n",
+    )
+    .expect("write");
+    let run = dir.path().join("proofs.sqlite");
+    let out = verimath(&[
+        "eval",
+        "--dataset",
+        file.to_str().unwrap(),
+        "--samples",
+        "2",
+        "--verify",
+        "2",
+        "--rounds",
+        "0",
+        "--backend",
+        &server.base_url(),
+        "--retries",
+        "0",
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(v["kind"], "proof");
+    assert_eq!(v["problems"], 2);
+    assert!((metric(&v, "all_pass_rate") - 0.5).abs() < 1e-9, "{v}");
+    assert!((metric(&v, "best_score") - 0.5).abs() < 1e-9);
+    assert!((metric(&v, "judge_grade") - 4.0 / 7.0).abs() < 1e-9);
+    // Re-running grades nothing again.
+    let before = server.request_count();
+    let again = verimath(&[
+        "eval",
+        "--dataset",
+        file.to_str().unwrap(),
+        "--samples",
+        "2",
+        "--verify",
+        "2",
+        "--rounds",
+        "0",
+        "--backend",
+        &server.base_url(),
+        "--retries",
+        "0",
+        "--run",
+        run.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(again.status.success());
+    assert_eq!(server.request_count(), before);
+}
