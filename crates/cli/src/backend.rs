@@ -8,8 +8,8 @@
 //! shared.
 
 use anyhow::Context;
-use llm::openai::{OpenAiBackend, OpenAiConfig};
 use llm::Llm;
+use openai::{OpenAiBackend, OpenAiConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,7 +12,9 @@ use std::path::Path;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use llm::{ChatRequest, ChatResponse, Completion, LlmError, Message, StreamEvent, Usage};
+use llm::{
+    ChatRequest, ChatResponse, Completion, LlmError, Message, StreamEvent, ThinkSplitter, Usage,
+};
 
 use crate::chat_template::PromptFormat;
 use crate::generate::{
@@ -203,93 +205,6 @@ fn llm_error(e: EngineError) -> LlmError {
     }
 }
 
-/// Per-sample state of a stream: which side of `</think>` the text is on.
-#[derive(Default, Clone)]
-struct ThinkSplit {
-    /// Text not yet sent because it may be the start of a tag.
-    held: String,
-    /// Inside a reasoning block.
-    reasoning: bool,
-    /// Nothing but whitespace has been seen: an opening tag may still come.
-    at_start: bool,
-}
-
-impl ThinkSplit {
-    fn new(template_opens_think: bool) -> Self {
-        ThinkSplit {
-            held: String::new(),
-            reasoning: template_opens_think,
-            at_start: true,
-        }
-    }
-
-    /// Split new text into (reasoning, answer) pieces.
-    fn push(&mut self, text: &str) -> Vec<(bool, String)> {
-        self.held.push_str(text);
-        let mut out = Vec::new();
-        loop {
-            if self.at_start && !self.reasoning {
-                let trimmed = self.held.trim_start();
-                if trimmed.is_empty() || "<think>".starts_with(trimmed) {
-                    return out; // could still be the opening tag
-                }
-                self.at_start = false;
-                if let Some(rest) = trimmed.strip_prefix("<think>") {
-                    self.reasoning = true;
-                    self.held = rest.to_string();
-                    continue;
-                }
-            }
-            if !self.reasoning {
-                if !self.held.is_empty() {
-                    out.push((false, std::mem::take(&mut self.held)));
-                }
-                return out;
-            }
-            if let Some(end) = self.held.find("</think>") {
-                let before = self.held[..end].to_string();
-                let after = self.held[end + "</think>".len()..].trim_start().to_string();
-                if !before.is_empty() {
-                    out.push((true, before));
-                }
-                self.reasoning = false;
-                self.at_start = false;
-                self.held = after;
-                continue;
-            }
-            // Keep a possible partial closing tag back.
-            let keep = partial_suffix(&self.held, "</think>");
-            let send = self.held.len() - keep;
-            if send > 0 {
-                out.push((true, self.held[..send].to_string()));
-                self.held.drain(..send);
-            }
-            return out;
-        }
-    }
-
-    fn finish(&mut self) -> Vec<(bool, String)> {
-        let rest = std::mem::take(&mut self.held);
-        if rest.is_empty() {
-            Vec::new()
-        } else {
-            vec![(self.reasoning, rest)]
-        }
-    }
-}
-
-/// Length of the longest suffix of `text` that is a proper prefix of `tag`.
-fn partial_suffix(text: &str, tag: &str) -> usize {
-    (1..tag.len())
-        .rev()
-        .find(|&k| {
-            text.len() >= k
-                && text.is_char_boundary(text.len() - k)
-                && tag.starts_with(&text[text.len() - k..])
-        })
-        .unwrap_or(0)
-}
-
 #[async_trait]
 impl llm::Llm for LocalLlm {
     fn name(&self) -> String {
@@ -327,7 +242,14 @@ impl llm::Llm for LocalLlm {
         ));
         let state = StreamState {
             events,
-            splits: vec![ThinkSplit::new(prompt_opens_think); n],
+            splits: vec![
+                if prompt_opens_think {
+                    ThinkSplitter::in_reasoning()
+                } else {
+                    ThinkSplitter::default()
+                };
+                n
+            ],
             outputs: (0..part_count).map(|_| None).collect(),
             queue: VecDeque::new(),
             done: false,
@@ -351,7 +273,7 @@ impl llm::Llm for LocalLlm {
 /// What a streamed answer tracks between engine events.
 struct StreamState<S> {
     events: S,
-    splits: Vec<ThinkSplit>,
+    splits: Vec<ThinkSplitter>,
     /// Each part's output once it is done.
     outputs: Vec<Option<GenerateOutput>>,
     queue: VecDeque<Result<StreamEvent, LlmError>>,
@@ -364,7 +286,7 @@ impl<S> StreamState<S> {
             Some((_, first, Event::Delta { index, text, .. })) => {
                 let index = first + index;
                 if let Some(split) = self.splits.get_mut(index) {
-                    for (reasoning, text) in split.push(&text) {
+                    for (text, reasoning) in split.push(&text) {
                         self.queue.push_back(Ok(delta(index, text, reasoning)));
                     }
                 }
@@ -376,7 +298,7 @@ impl<S> StreamState<S> {
                 if self.outputs.iter().all(Option::is_some) {
                     self.done = true;
                     for (index, split) in self.splits.iter_mut().enumerate() {
-                        for (reasoning, text) in split.finish() {
+                        for (text, reasoning) in split.finish() {
                             self.queue.push_back(Ok(delta(index, text, reasoning)));
                         }
                     }
@@ -403,49 +325,5 @@ fn delta(index: usize, text: String, reasoning: bool) -> StreamEvent {
         index: index as u32,
         text,
         reasoning,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(split: &mut ThinkSplit, pieces: &[&str]) -> (String, String) {
-        let (mut r, mut a) = (String::new(), String::new());
-        let mut all: Vec<(bool, String)> = pieces.iter().flat_map(|p| split.push(p)).collect();
-        all.extend(split.finish());
-        for (reasoning, text) in all {
-            if reasoning {
-                r.push_str(&text)
-            } else {
-                a.push_str(&text)
-            }
-        }
-        (r, a)
-    }
-
-    #[test]
-    fn stream_splits_think_block_across_pieces() {
-        let mut s = ThinkSplit::new(false);
-        let (r, a) = run(
-            &mut s,
-            &["<thi", "nk>let me", " see</th", "ink>\n\nAnswer: 4"],
-        );
-        assert_eq!(r, "let me see");
-        assert_eq!(a, "Answer: 4");
-    }
-
-    #[test]
-    fn stream_without_think_is_all_answer() {
-        let mut s = ThinkSplit::new(false);
-        let (r, a) = run(&mut s, &[" The", " answer <b>", " is 4"]);
-        assert_eq!((r.as_str(), a.as_str()), ("", " The answer <b> is 4"));
-    }
-
-    #[test]
-    fn stream_with_template_opened_think() {
-        let mut s = ThinkSplit::new(true);
-        let (r, a) = run(&mut s, &["hmm", "</think>", "42"]);
-        assert_eq!((r.as_str(), a.as_str()), ("hmm", "42"));
     }
 }

@@ -5,21 +5,17 @@
 //! [`Message`]s) plus sampling settings and `n`, the number of independent samples
 //! wanted; the answer holds `n` [`Completion`]s and the token [`Usage`].
 //!
-//! Backends:
-//! - `openai` — any OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, ...).
-//! - `local` — verimath's own GGUF inference engine, in process.
+//! Backends live elsewhere, so this crate stays light (no HTTP client):
+//! - the `openai` crate — any OpenAI-compatible server (vLLM, SGLang, llama.cpp's
+//!   server, ...);
+//! - the `engine` crate's `LocalLlm` — verimath's own GGUF inference engine.
 //!
-//! Modules: [`openai`] (the HTTP backend), [`balance`] (endpoint choice and
-//! concurrency limits), [`retry`] (backoff policy), [`sse`] (event-stream decoding),
-//! `think` (live `<think>` splitting of streamed text).
+//! The one `<think>` splitter lives here: [`split_think`] for whole texts and
+//! [`ThinkSplitter`] for streamed deltas, used by both backends.
 
-pub mod balance;
-pub mod openai;
-pub mod retry;
-pub mod sse;
 mod think;
 
-pub use openai::{NMode, OpenAiBackend, OpenAiConfig};
+pub use think::ThinkSplitter;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

@@ -19,10 +19,13 @@ enum State {
 }
 
 /// Incremental `<think>` splitter for one sample.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ThinkSplitter {
     state: State,
     pending: String,
+    /// Just after `</think>`: whitespace before the answer is dropped, as
+    /// [`crate::split_think`] drops it from the whole text.
+    trim_answer: bool,
 }
 
 impl Default for ThinkSplitter {
@@ -30,11 +33,21 @@ impl Default for ThinkSplitter {
         ThinkSplitter {
             state: State::Start,
             pending: String::new(),
+            trim_answer: false,
         }
     }
 }
 
 impl ThinkSplitter {
+    /// A splitter for a sample whose prompt already opened `<think>` (some chat
+    /// templates end with it): the text is reasoning until `</think>`.
+    pub fn in_reasoning() -> Self {
+        ThinkSplitter {
+            state: State::Think,
+            ..ThinkSplitter::default()
+        }
+    }
+
     /// Feed a delta; returns `(text, is_reasoning)` pieces ready to show.
     pub fn push(&mut self, delta: &str) -> Vec<(String, bool)> {
         self.pending.push_str(delta);
@@ -58,6 +71,7 @@ impl ThinkSplitter {
                         self.pending = self.pending[end + CLOSE.len()..].to_string();
                         emit(&mut out, reasoning, true);
                         self.state = State::Answer;
+                        self.trim_answer = true;
                     } else {
                         let keep = partial_suffix(&self.pending, CLOSE);
                         let ready = self.pending.len() - keep;
@@ -67,6 +81,15 @@ impl ThinkSplitter {
                     }
                 }
                 State::Answer => {
+                    if self.trim_answer {
+                        let trimmed = self.pending.trim_start();
+                        if trimmed.is_empty() {
+                            self.pending.clear();
+                            return out; // only whitespace yet: wait for the answer
+                        }
+                        self.pending = trimmed.to_string();
+                        self.trim_answer = false;
+                    }
                     let text = std::mem::take(&mut self.pending);
                     emit(&mut out, text, false);
                     return out;
@@ -135,5 +158,24 @@ mod tests {
             (String::new(), "never closed".into())
         );
         assert_eq!(run(&["<", "b>bold"]), ("<b>bold".into(), String::new()));
+        assert_eq!(
+            run(&["<thi", "nk>let me", " see</th", "ink>\n", "\nAnswer: 4"]),
+            ("Answer: 4".to_string(), "let me see".to_string()),
+            "whitespace after the block is dropped, as split_think does"
+        );
+    }
+
+    #[test]
+    fn a_template_that_opened_the_block() {
+        let mut s = ThinkSplitter::in_reasoning();
+        let mut pieces: Vec<(String, bool)> = ["hmm", "</think>", "42"]
+            .iter()
+            .flat_map(|d| s.push(d))
+            .collect();
+        pieces.extend(s.finish());
+        assert_eq!(
+            pieces,
+            vec![("hmm".to_string(), true), ("42".to_string(), false)]
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! scripted OpenAI server (events arrive, the result is the search's own summary), and
 //! the OpenAI API over the local engine on the test model.
 
-use llm::openai::{OpenAiBackend, OpenAiConfig};
+use openai::{OpenAiBackend, OpenAiConfig};
 use scripted_server::{Reply, ScriptedServer};
 use server::jobs::{JobBackends, Jobs};
 use server::{AppState, Limits};

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::think::ThinkSplitter;
-use crate::{
+use llm::ThinkSplitter;
+use llm::{
     split_think, ChatRequest, ChatResponse, Completion, FinishReason, LlmError, StreamEvent, Usage,
 };
 

@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use llm::{ChatRequest, Llm, Message, OpenAiBackend, OpenAiConfig, StreamEvent};
+use llm::{ChatRequest, Llm, Message, StreamEvent};
+use openai::{OpenAiBackend, OpenAiConfig};
 use scripted_server::{responders, ScriptedServer};
 
 fn arg(i: usize, default: usize) -> usize {

@@ -4,10 +4,8 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use llm::{
-    ChatRequest, ChatResponse, FinishReason, Llm, LlmError, Message, NMode, OpenAiBackend,
-    OpenAiConfig, StreamEvent,
-};
+use llm::{ChatRequest, ChatResponse, FinishReason, Llm, LlmError, Message, StreamEvent};
+use openai::{NMode, OpenAiBackend, OpenAiConfig};
 use scripted_server::{responders, Reply, Sample, ScriptedServer};
 
 fn config(endpoints: &[String]) -> OpenAiConfig {

@@ -7,10 +7,10 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::wire::{self, StreamAssembler};
 use crate::retry::parse_retry_after;
 use crate::sse::SseDecoder;
-use crate::{ChatResponse, LlmError, StreamEvent};
+use crate::wire::{self, StreamAssembler};
+use llm::{ChatResponse, LlmError, StreamEvent};
 
 /// Where live deltas go while streaming.
 pub(crate) type Sink = mpsc::Sender<Result<StreamEvent, LlmError>>;

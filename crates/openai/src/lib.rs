@@ -1,5 +1,11 @@
-//! The OpenAI-compatible HTTP backend: vLLM, SGLang, llama.cpp's server, or any
-//! service speaking `POST /v1/chat/completions`.
+//! The OpenAI-compatible HTTP backend of the [`llm::Llm`] trait: vLLM, SGLang,
+//! llama.cpp's server, or any service speaking `POST /v1/chat/completions`.
+//!
+//! Its own crate, so that the interface (`llm`) carries no HTTP client: the local
+//! engine implements `Llm` without pulling this in. Modules: `config` (settings and
+//! [`NMode`]), `attempt` (one HTTP request), `wire` (the JSON and stream chunks),
+//! [`balance`] (endpoint choice and concurrency limits), [`retry`] (backoff policy),
+//! [`sse`] (event-stream decoding).
 //!
 //! One call to [`Llm::chat`] may become several HTTP requests:
 //! - **retries** — a retryable failure (429, 5xx, connection error, timeout, broken
@@ -8,7 +14,7 @@
 //! - **fan-out** — when a server will not give `n` samples in one answer (see
 //!   [`NMode`]), the missing samples are asked for one request each;
 //! - **balancing** — each request goes to the endpoint with the fewest outstanding
-//!   requests, within a per-endpoint concurrency limit ([`crate::balance`]).
+//!   requests, within a per-endpoint concurrency limit ([`balance`]).
 //!
 //! While streaming, a delta already handed to the caller cannot be taken back, so
 //! an attempt that breaks after its first delta ends the stream with the error
@@ -16,7 +22,10 @@
 //! retries.
 
 mod attempt;
+pub mod balance;
 mod config;
+pub mod retry;
+pub mod sse;
 mod wire;
 
 pub use config::{api_key_from_env, normalize_base, split_endpoints, NMode, OpenAiConfig};
@@ -31,8 +40,8 @@ use tokio::sync::{mpsc, OnceCell};
 
 use crate::balance::{Balancer, EndpointStats};
 use crate::retry::RetryPolicy;
-use crate::{ChatRequest, ChatResponse, Llm, LlmError, StreamEvent, Usage};
 use attempt::{map_reqwest, Attempt, Failure, Sink};
+use llm::{ChatRequest, ChatResponse, Llm, LlmError, StreamEvent, Usage};
 
 /// A [`Llm`] served over the OpenAI chat-completions API.
 #[derive(Clone)]

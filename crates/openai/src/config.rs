@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::LlmError;
+use llm::LlmError;
 
 /// How `n` samples are requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,7 +41,7 @@ pub struct OpenAiConfig {
     /// Requests in flight per endpoint at most; more wait for a slot.
     pub max_concurrency_per_endpoint: usize,
     pub n_mode: NMode,
-    /// Whether [`crate::Llm::chat`] streams under the hood. Streaming lets the idle
+    /// Whether [`llm::Llm::chat`] streams under the hood. Streaming lets the idle
     /// timeout catch a dead server long before a generous whole-request timeout.
     pub stream_chat: bool,
 }
