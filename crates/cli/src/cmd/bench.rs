@@ -18,6 +18,8 @@ enum Which {
     Search(super::bench_search::Args),
     /// Answer-checker throughput and latency, against Math-Verify when available.
     Check(super::bench_check::Args),
+    /// Load on `verimath serve`: concurrent streamed chats, against llama.cpp's server.
+    Serve(super::bench_serve::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -25,5 +27,6 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Which::Engine(a) => super::bench_engine::run(a),
         Which::Search(a) => super::bench_search::run(a),
         Which::Check(a) => super::bench_check::run(a),
+        Which::Serve(a) => super::bench_serve::run(a),
     }
 }

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_check;
 pub mod bench_engine;
 pub mod bench_search;
+pub mod bench_serve;
 pub mod calibrate;
 pub mod check;
 pub mod eval;
