@@ -83,10 +83,19 @@ impl Record {
     }
 }
 
-/// Build the records of every problem in `store` that has a gold answer.
-pub fn records(store: &Store, cfg: &SolveConfig, checker: &Checker) -> store::Result<Vec<Record>> {
+/// Build the records of every problem in `store` that has a gold answer (only those
+/// in `only`, when given).
+pub fn records(
+    store: &Store,
+    cfg: &SolveConfig,
+    checker: &Checker,
+    only: Option<&std::collections::HashSet<String>>,
+) -> store::Result<Vec<Record>> {
     let mut out = Vec::new();
     for problem in store.problems()? {
+        if only.is_some_and(|keys| !keys.contains(&problem.key)) {
+            continue;
+        }
         if let Some(r) = record(store, &problem, cfg, checker)? {
             out.push(r);
         }

@@ -120,10 +120,17 @@ pub struct ProofRecord {
     pub completion_tokens: u64,
 }
 
-/// The records of every problem in a proof run.
-pub fn records(store: &Store, cfg: &SearchConfig) -> store::Result<Vec<ProofRecord>> {
+/// The records of every problem in a proof run (only those in `only`, when given).
+pub fn records(
+    store: &Store,
+    cfg: &SearchConfig,
+    only: Option<&std::collections::HashSet<String>>,
+) -> store::Result<Vec<ProofRecord>> {
     let mut out = Vec::new();
     for p in store.problems()? {
+        if only.is_some_and(|keys| !keys.contains(&p.key)) {
+            continue;
+        }
         let o = summarize(store, &p, cfg, StopReason::Stored)?;
         let best_id = o.best.as_ref().map(|b| b.proof_id.clone());
         let grade = best_id.as_ref().and_then(|id| {

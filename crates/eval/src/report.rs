@@ -44,7 +44,7 @@ impl RunReport {
                     .flatten()
                     .and_then(|c| serde_json::from_str(&c).ok())
                     .unwrap_or_default();
-                answers::records(store, &cfg, &Checker::new()).map_err(|e| e.to_string())?
+                answers::records(store, &cfg, &Checker::new(), None).map_err(|e| e.to_string())?
             }
             _ => Vec::new(),
         };

@@ -73,6 +73,16 @@ pub fn add_wall(store: &Store, seconds: f64) -> store::Result<()> {
 /// Summarise the run in `store`. Runs made by `solve` or `prove` rather than `eval`
 /// are summarised too, named `fallback_name`.
 pub fn summarize(store: &Store, fallback_name: &str) -> Result<EvalSummary, SummaryError> {
+    summarize_only(store, fallback_name, None)
+}
+
+/// [`summarize`] over the problems with these keys only (an `eval` invocation reports
+/// the problems it selected, though the run may hold more).
+pub fn summarize_only(
+    store: &Store,
+    fallback_name: &str,
+    only: Option<&std::collections::HashSet<String>>,
+) -> Result<EvalSummary, SummaryError> {
     let info: Option<EvalInfo> = store
         .config(INFO_KEY)?
         .and_then(|s| serde_json::from_str(&s).ok());
@@ -98,7 +108,7 @@ pub fn summarize(store: &Store, fallback_name: &str) -> Result<EvalSummary, Summ
     match kind {
         Kind::Answer => {
             let cfg = solve.unwrap_or_default();
-            let records = answers::records(store, &cfg, &Checker::new())?;
+            let records = answers::records(store, &cfg, &Checker::new(), only)?;
             let a = answers::summarize(&records, cfg.verify > 0);
             let correct: usize = records.iter().map(|r| r.correct()).sum();
             let samples: usize = records.iter().map(|r| r.n()).sum();
@@ -122,7 +132,7 @@ pub fn summarize(store: &Store, fallback_name: &str) -> Result<EvalSummary, Summ
         }
         Kind::Proof => {
             let cfg = search.unwrap_or_default();
-            let records = proofs::records(store, &cfg)?;
+            let records = proofs::records(store, &cfg, only)?;
             let p = proofs::summarize_proofs(&records);
             Ok(EvalSummary {
                 dataset,

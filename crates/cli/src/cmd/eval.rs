@@ -137,7 +137,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     };
     summary::add_wall(&store, started.elapsed().as_secs_f64())?;
-    let s = summary::summarize(&store, &loaded.name)?;
+    let selected: std::collections::HashSet<String> =
+        problems.iter().map(|p| p.key.clone()).collect();
+    let s = summary::summarize_only(&store, &loaded.name, Some(&selected))?;
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
