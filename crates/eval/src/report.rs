@@ -243,7 +243,7 @@ fn bars(
     series: &[(&str, Vec<f64>)],
 ) -> Result<String, String> {
     let rows = labels.len().max(1);
-    let height = 60 + rows as u32 * (14 * series.len().max(1) as u32 + 10);
+    let height = 70 + rows as u32 * (16 * series.len().max(1) as u32 + 22);
     let top = series
         .iter()
         .flat_map(|s| s.1.iter().copied())
@@ -257,31 +257,33 @@ fn bars(
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(30)
-            .y_label_area_size(170)
-            .build_cartesian_2d(0.0..top * 1.15, 0.0..rows as f64)
+            .y_label_area_size(10)
+            .build_cartesian_2d(0.0..top * 1.45, 0.0..rows as f64)
             .map_err(|e| e.to_string())?;
-        let names: Vec<String> = labels.to_vec();
+        // Each group is labelled above its bars, inside the plot (long labels such as
+        // subject names do not fit an axis).
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .disable_y_axis()
             .x_desc(unit)
-            .y_labels(rows)
-            .y_label_formatter(&|y| {
-                let i = (rows as f64 - *y - 0.5).round();
-                if i >= 0.0 && (i as usize) < names.len() && (y.fract() - 0.5).abs() < 0.01 {
-                    names[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
             .draw()
             .map_err(|e| e.to_string())?;
-        let band = 0.8 / series.len().max(1) as f64;
+        chart
+            .draw_series(labels.iter().enumerate().map(|(row, name)| {
+                Text::new(
+                    name.clone(),
+                    (top * 0.005, rows as f64 - row as f64 - 0.04),
+                    ("sans-serif", 12).into_font(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        let band = 0.6 / series.len().max(1) as f64;
         for (si, (label, values)) in series.iter().enumerate() {
             let colour = PALETTE[si % PALETTE.len()];
             chart
                 .draw_series(values.iter().enumerate().map(|(row, v)| {
-                    let y_top = rows as f64 - row as f64 - 0.1 - si as f64 * band;
+                    let y_top = rows as f64 - row as f64 - 0.3 - si as f64 * band;
                     Rectangle::new(
                         [(0.0, y_top - band), (*v, y_top)],
                         colour.mix(0.85).filled(),
@@ -467,6 +469,27 @@ pub fn render(runs: &[RunReport]) -> Result<String, String> {
             let _ = write!(h, "<td>{:.0}</td>", s.tokens.completion_per_sample);
         }
         h.push_str("</tr></table>");
+    }
+    if !evals.is_empty() {
+        let labels: Vec<String> = evals.iter().map(|(r, _)| r.name.clone()).collect();
+        let per_sample: Vec<f64> = evals
+            .iter()
+            .map(|(_, s)| s.tokens.completion_per_sample)
+            .collect();
+        let per_correct: Vec<f64> = evals
+            .iter()
+            .map(|(_, s)| s.tokens.per_correct_answer.unwrap_or(0.0))
+            .collect();
+        h.push_str("<h2>Tokens per answer</h2>");
+        h.push_str(&bars(
+            "completion tokens per sample and per correct answer",
+            "completion tokens",
+            &labels,
+            &[
+                ("per sample", per_sample),
+                ("per correct answer", per_correct),
+            ],
+        )?);
     }
     for run in runs {
         let _ = write!(h, "<h2>{}</h2>", esc(&run.name));
