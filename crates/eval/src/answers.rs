@@ -9,7 +9,7 @@
 //! subsets without asking the checker again.
 
 use crate::checker::{grade, Checker};
-use crate::stats::{ks, mean_estimate, pass_at_k, proportion, Estimate};
+use crate::stats::{ks, mean_estimate, pass_at_k, Estimate};
 use search::solve::{tally, SolveConfig};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -51,9 +51,10 @@ impl Record {
     }
 
     /// Is the vote over `subset` (sample indices) right? `weights` per sample; `None`
-    /// votes by count (ties by weight of verification), `Some` by summed weight (ties
-    /// by count). Ties left are broken by the class seen first.
-    pub fn vote_correct(&self, subset: &[usize], by_weight: Option<&[f64]>) -> bool {
+    /// votes by count (ties by verification weight), `Some` by summed weight (ties by
+    /// count). Classes still tied share the win: the answer is the chance that a fair
+    /// coin among them picks the right one, so no class is favoured by its place.
+    pub fn vote_correct(&self, subset: &[usize], by_weight: Option<&[f64]>) -> f64 {
         let classes = self.class_correct.len();
         let mut count = vec![0usize; classes];
         let mut weight = vec![0f64; classes];
@@ -79,7 +80,12 @@ impl Record {
                 best = Some(c);
             }
         }
-        best.is_some_and(|b| self.class_correct[b])
+        let Some(b) = best else { return 0.0 };
+        let tied: Vec<usize> = (0..classes)
+            .filter(|&c| count[c] > 0 && !better(b, c))
+            .collect();
+        let right = tied.iter().filter(|&&c| self.class_correct[c]).count();
+        right as f64 / tied.len() as f64
     }
 }
 
@@ -160,12 +166,47 @@ fn record(
     }))
 }
 
+/// Number of k-subsets of n things, saturating.
+fn choose(n: usize, k: usize) -> usize {
+    let k = k.min(n - k.min(n));
+    let mut c: u128 = 1;
+    for i in 0..k {
+        c = c * (n - i) as u128 / (i + 1) as u128;
+        if c > usize::MAX as u128 {
+            return usize::MAX;
+        }
+    }
+    c as usize
+}
+
+/// Every k-subset of `0..n`, in lexicographic order.
+fn all_subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut idx: Vec<usize> = (0..k).collect();
+    loop {
+        out.push(idx.clone());
+        let Some(i) = (0..k).rev().find(|&i| idx[i] < n - k + i) else {
+            return out;
+        };
+        idx[i] += 1;
+        for j in i + 1..k {
+            idx[j] = idx[j - 1] + 1;
+        }
+    }
+}
+
 /// Subsets of size `k` of `0..n` to average a vote over: all of them when there are
 /// few, else a fixed pseudo-random sample of them (the same every run).
 fn subsets(n: usize, k: usize, seed: u64) -> Vec<Vec<usize>> {
     const MAX: usize = 64;
     if k >= n {
         return vec![(0..n).collect()];
+    }
+    if k == 0 {
+        return vec![Vec::new()];
+    }
+    if choose(n, k) <= MAX {
+        return all_subsets(n, k);
     }
     let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -211,15 +252,15 @@ fn vote_values(records: &[&Record], k: usize, vote: Vote) -> Vec<f64> {
         .iter()
         .map(|r| {
             let sets = subsets(r.n(), k, seed_of(&r.key) ^ k as u64);
-            let hits = sets
+            let hits: f64 = sets
                 .iter()
-                .filter(|s| match vote {
+                .map(|s| match vote {
                     Vote::Majority => r.vote_correct(s, None),
                     Vote::Verification => r.vote_correct(s, Some(&r.verification)),
                     Vote::SelfEvaluation => r.vote_correct(s, Some(&r.self_score)),
                 })
-                .count();
-            hits as f64 / sets.len() as f64
+                .sum();
+            hits / sets.len() as f64
         })
         .collect()
 }
@@ -313,12 +354,12 @@ fn table(records: &[&Record], verified: bool) -> (BTreeMap<String, Estimate>, Cu
             );
         }
     }
-    let total: usize = records.iter().map(|r| r.n()).sum();
-    let unanswered: usize = records
+    // Per problem, as every other figure: samples of one problem are not independent.
+    let unanswered: Vec<f64> = records
         .iter()
-        .map(|r| r.classes.iter().filter(|c| c.is_none()).count())
-        .sum();
-    m.insert("no_answer_rate".into(), proportion(unanswered, total));
+        .map(|r| r.classes.iter().filter(|c| c.is_none()).count() as f64 / r.n().max(1) as f64)
+        .collect();
+    m.insert("no_answer_rate".into(), mean_estimate(&unanswered));
     (m, curves)
 }
 
@@ -427,13 +468,16 @@ mod tests {
     fn votes_on_known_samples() {
         // 4 samples: r, w, w, r -> tie 2:2 broken by verification weight.
         let a = rec("a", "rwwr", &[1.0, 0.0, 0.0, 0.5]);
-        assert!(a.vote_correct(&[0, 1, 2, 3], None));
+        assert_eq!(a.vote_correct(&[0, 1, 2, 3], None), 1.0);
         // Majority says w (2 of 3); verification says r.
         let b = rec("b", "rww", &[1.0, 0.0, 0.5]);
-        assert!(!b.vote_correct(&[0, 1, 2], None));
-        assert!(b.vote_correct(&[0, 1, 2], Some(&b.verification)));
+        assert_eq!(b.vote_correct(&[0, 1, 2], None), 0.0);
+        assert_eq!(b.vote_correct(&[0, 1, 2], Some(&b.verification)), 1.0);
         let none = rec("c", "---", &[0.0; 3]);
-        assert!(!none.vote_correct(&[0, 1, 2], None));
+        assert_eq!(none.vote_correct(&[0, 1, 2], None), 0.0);
+        // An unbroken tie (no weights) is a coin toss, whatever the classes' order.
+        let tie = rec("d", "wr", &[0.0, 0.0]);
+        assert_eq!(tie.vote_correct(&[0, 1], None), 0.5);
     }
 
     #[test]
@@ -453,11 +497,17 @@ mod tests {
         assert!((s.metrics["maj@4"].value - 1.0 / 3.0).abs() < 1e-9);
         // weighted@4: a right; b r has weight 1 -> right; c wrong.
         assert!((s.metrics["weighted@4"].value - 2.0 / 3.0).abs() < 1e-9);
-        assert!((s.metrics["no_answer_rate"].value - 2.0 / 12.0).abs() < 1e-9);
+        assert!((s.metrics["no_answer_rate"].value - (0.0 + 0.0 + 0.5) / 3.0).abs() < 1e-9);
         assert_eq!(s.curves.k, vec![1, 2, 4]);
-        // maj@1 equals pass@1 (a vote of one sample is that sample), up to the
-        // subset sampling: every subset of size 1 of 4 samples is drawn many times.
-        assert!((s.curves.majority[0].value - s.curves.pass[0].value).abs() < 0.1);
+        // maj@1 equals pass@1: a vote of one sample is that sample, and all four
+        // one-sample subsets are counted.
+        assert!((s.curves.majority[0].value - s.curves.pass[0].value).abs() < 1e-12);
+        // With 5 right and 3 wrong unweighted samples, maj@2 counts the C(5,2) right
+        // pairs and half of the 5*3 split pairs, over C(8,2) pairs.
+        let fair = summarize(&[rec("e", "rrrrrwww", &[0.0; 8])], false);
+        let want = (10.0 + 15.0 / 2.0) / 28.0;
+        assert!((fair.curves.majority[1].value - want).abs() < 1e-12);
+        assert!(all_subsets(5, 3).len() == 10 && choose(8, 2) == 28);
         assert_eq!(s.tokens.completion, 300);
         assert_eq!(s.tokens.per_correct_answer, Some(300.0 / 4.0));
     }

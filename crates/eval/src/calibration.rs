@@ -214,8 +214,12 @@ pub fn as_sample(p: &GradedProof) -> store::Sample {
     }
 }
 
-/// The calibration of a calibration run, from its database alone.
-pub fn from_store(store: &store::Store) -> store::Result<Option<Calibration>> {
+/// The calibration of a calibration run, from its database alone: over the proofs in
+/// `only` when given, with the first M verifications of each (M as stored).
+pub fn from_store(
+    store: &store::Store,
+    only: Option<&std::collections::HashSet<String>>,
+) -> store::Result<Option<Calibration>> {
     let Some(model) = store.config(CALIBRATION_KEY)? else {
         return Ok(None);
     };
@@ -226,6 +230,9 @@ pub fn from_store(store: &store::Store) -> store::Result<Option<Calibration>> {
     let mut proofs = Vec::new();
     let (mut parsed, mut stored) = (0, 0);
     for p in store.problems()? {
+        if only.is_some_and(|keys| !keys.contains(&p.key)) {
+            continue;
+        }
         let info: serde_json::Value = p
             .info
             .as_deref()
@@ -237,7 +244,7 @@ pub fn from_store(store: &store::Store) -> store::Result<Option<Calibration>> {
         let samples = store.samples(&p.key)?;
         let verifications: Vec<&store::Sample> = samples
             .iter()
-            .filter(|s| s.kind == store::Kind::Verification)
+            .filter(|s| s.kind == store::Kind::Verification && (m == 0 || s.idx < m))
             .collect();
         if verifications.is_empty() {
             continue;

@@ -52,6 +52,9 @@ pub fn parse_grade(text: &str) -> Option<f64> {
         })
 }
 
+/// Judge requests in flight at once.
+const JUDGE_CONCURRENCY: usize = 16;
+
 /// Grade the best proof of every problem that has one and no stored grade yet.
 /// Returns the number of failed judge requests (their proofs stay ungraded).
 pub async fn judge_all(
@@ -67,10 +70,17 @@ pub async fn judge_all(
     for p in problems {
         let outcome = summarize(store, p, cfg, StopReason::Stored)?;
         let Some(best) = outcome.best else { continue };
-        let id = format!("{}/j0", best.proof_id);
-        if store.grades(&p.key)?.iter().any(|g| g.id == id) {
+        // Attempts are `{proof}/j0`, `j1`, …: an answer without a grade (cut off, say)
+        // is kept, and the proof is judged again on the next run.
+        let earlier: Vec<Grade> = store
+            .grades(&p.key)?
+            .into_iter()
+            .filter(|g| g.proof_id == best.proof_id)
+            .collect();
+        if earlier.iter().any(|g| g.grade.is_some()) {
             continue;
         }
+        let id = format!("{}/j{}", best.proof_id, earlier.len());
         let mut req = ChatRequest::new(vec![Message::user(judge_prompt(template, p, &best.proof))]);
         req.model = judge_model.clone();
         req.temperature = 0.0;
@@ -80,8 +90,13 @@ pub async fn judge_all(
             (p.key.clone(), best.proof_id, id, answer)
         });
     }
+    use futures::StreamExt;
+    let answers: Vec<_> = futures::stream::iter(requests)
+        .buffer_unordered(JUDGE_CONCURRENCY)
+        .collect()
+        .await;
     let mut failed = 0;
-    for (problem_key, proof_id, id, answer) in futures::future::join_all(requests).await {
+    for (problem_key, proof_id, id, answer) in answers {
         match answer {
             Ok(r) => {
                 let text = r
@@ -98,7 +113,10 @@ pub async fn judge_all(
                     text,
                 })?;
             }
-            Err(_) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                eprintln!("judge request for {proof_id} failed: {e}");
+            }
         }
     }
     Ok(failed)
@@ -134,13 +152,12 @@ pub fn records(
         let o = summarize(store, &p, cfg, StopReason::Stored)?;
         let best_id = o.best.as_ref().map(|b| b.proof_id.clone());
         let grade = best_id.as_ref().and_then(|id| {
-            let want = format!("{id}/j0");
             store
                 .grades(&p.key)
                 .ok()?
                 .into_iter()
-                .find(|g| g.id == want)?
-                .grade
+                .filter(|g| &g.proof_id == id)
+                .find_map(|g| g.grade)
         });
         out.push(ProofRecord {
             key: p.key.clone(),
@@ -175,14 +192,17 @@ fn metrics_of(records: &[&ProofRecord]) -> BTreeMap<String, Estimate> {
     m.insert("best_score".into(), mean_estimate(&scores));
     let passed = records.iter().filter(|r| r.passed).count();
     m.insert("all_pass_rate".into(), proportion(passed, records.len()));
-    let grades: Vec<f64> = records
-        .iter()
-        .filter_map(|r| r.grade)
-        .map(|g| g / 7.0)
-        .collect();
-    if !grades.is_empty() {
+    // Over every problem: one without a graded proof scores 0, so the figure cannot
+    // rise by losing problems. `judge_graded` says how many were graded.
+    let graded = records.iter().filter(|r| r.grade.is_some()).count();
+    if graded > 0 {
+        let grades: Vec<f64> = records
+            .iter()
+            .map(|r| r.grade.unwrap_or(0.0) / 7.0)
+            .collect();
         m.insert("judge_grade".into(), mean_estimate(&grades));
     }
+    m.insert("judge_graded".into(), proportion(graded, records.len()));
     m
 }
 

@@ -30,7 +30,7 @@ pub struct RunReport {
 impl RunReport {
     /// Read everything the report needs from a run database.
     pub fn load(name: &str, store: &store::Store) -> Result<RunReport, String> {
-        let calibration = crate::calibration::from_store(store).map_err(|e| e.to_string())?;
+        let calibration = crate::calibration::from_store(store, None).map_err(|e| e.to_string())?;
         let summary = match crate::summary::summarize(store, name) {
             _ if calibration.is_some() => None,
             Ok(s) => Some(s),

@@ -102,6 +102,9 @@ pub fn summarize_only(
         .config(WALL_KEY)?
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
+    // Wall time is kept for the whole run, so it is shared out over every problem
+    // the run holds, whichever of them this summary reports.
+    let run_problems = store.problems()?.len().max(1) as f64;
     let (dataset, model) = info
         .map(|i| (i.dataset, i.model))
         .unwrap_or_else(|| (fallback_name.to_string(), String::new()));
@@ -123,9 +126,10 @@ pub fn summarize_only(
                 by_level: a.by_level.clone(),
                 tokens: a.tokens.clone(),
                 wall_s,
-                wall_per_problem_s: wall_s / a.problems.max(1) as f64,
+                wall_per_problem_s: wall_s / run_problems,
                 // Wall time per correct sample: what one right answer cost.
-                wall_per_correct_s: (correct > 0 && samples > 0).then(|| wall_s / correct as f64),
+                wall_per_correct_s: (correct > 0 && samples > 0)
+                    .then(|| wall_s / run_problems * a.problems as f64 / correct as f64),
                 answers: Some(a),
                 proofs: None,
             })
@@ -145,7 +149,7 @@ pub fn summarize_only(
                 by_level: BTreeMap::new(),
                 tokens: p.tokens.clone(),
                 wall_s,
-                wall_per_problem_s: wall_s / p.problems.max(1) as f64,
+                wall_per_problem_s: wall_s / run_problems,
                 wall_per_correct_s: None,
                 answers: None,
                 proofs: Some(p),

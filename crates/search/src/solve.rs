@@ -420,7 +420,12 @@ pub fn tally(
 ) -> SolveResult {
     let mut scores: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut verifications = 0u32;
-    for v in stored.iter().filter(|s| s.kind == Kind::Verification) {
+    // Only what `cfg` plans counts: a run that once asked for more samples or
+    // verifications reports the same figures as one that asked for exactly these.
+    for v in stored
+        .iter()
+        .filter(|s| s.kind == Kind::Verification && s.idx < cfg.verify)
+    {
         verifications += 1;
         if let (Some(t), Some(score)) = (v.target_id.as_deref(), v.score) {
             if v.status == ParseStatus::Ok {
@@ -428,8 +433,10 @@ pub fn tally(
             }
         }
     }
-    let mut solutions: Vec<&store::Sample> =
-        stored.iter().filter(|s| s.kind == Kind::Proof).collect();
+    let mut solutions: Vec<&store::Sample> = stored
+        .iter()
+        .filter(|s| s.kind == Kind::Proof && s.idx < cfg.samples)
+        .collect();
     solutions.sort_by_key(|s| s.idx);
     let samples: Vec<Solution> = solutions
         .iter()

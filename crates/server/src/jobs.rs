@@ -76,6 +76,22 @@ impl Live {
 /// The events of a running job so far, and a receiver of the ones to come.
 pub type Subscription = (Vec<Value>, broadcast::Receiver<Value>);
 
+/// Counts a job in `jobs_running` for as long as it lives.
+struct RunningJob(Arc<crate::metrics::Metrics>);
+
+impl RunningJob {
+    fn new(metrics: Arc<crate::metrics::Metrics>) -> RunningJob {
+        metrics.jobs_running.inc();
+        RunningJob(metrics)
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        self.0.jobs_running.dec();
+    }
+}
+
 /// The job manager.
 pub struct Jobs {
     dir: PathBuf,
@@ -145,21 +161,6 @@ impl Jobs {
         Ok(Store::open(&path)?)
     }
 
-    fn running_count(&self) -> usize {
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|l| {
-                l.task
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_ref()
-                    .is_some_and(|t| !t.is_finished())
-            })
-            .count()
-    }
-
     /// Start a new job; its id.
     pub fn submit(
         self: &Arc<Self>,
@@ -186,12 +187,6 @@ impl Jobs {
                     "{id} was not started as a job, so it cannot be resumed here"
                 ))
             })?;
-        if self.is_running(id) {
-            return Err(ApiError::status(
-                axum::http::StatusCode::CONFLICT,
-                format!("{id} is running"),
-            ));
-        }
         self.start(id, request, metrics)
     }
 
@@ -199,15 +194,7 @@ impl Jobs {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .and_then(|l| {
-                l.task
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_ref()
-                    .map(|t| !t.is_finished())
-            })
-            .unwrap_or(false)
+            .contains_key(id)
     }
 
     fn start(
@@ -216,43 +203,62 @@ impl Jobs {
         request: JobRequest,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<(), ApiError> {
-        if self.running_count() >= self.max_running {
-            return Err(ApiError::status(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "{} jobs are running, the most this server runs at once; try again later",
-                    self.max_running
-                ),
-            ));
-        }
         std::fs::create_dir_all(&self.dir).map_err(|e| {
             ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         })?;
-        let store = Arc::new(Store::open(&self.path(id)?)?);
-        store.set_config(
-            REQUEST_KEY,
-            &serde_json::to_string(&request).unwrap_or_default(),
-        )?;
-        store.set_config(STATE_KEY, "running")?;
+        let path = self.path(id)?;
         let (tx, _) = broadcast::channel(1024);
         let live = Arc::new(Live {
             history: Mutex::new(Vec::new()),
             tx,
             task: Mutex::new(None),
         });
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), live.clone());
+        // Jobs in the live map are running: the entry is made here, under the map's
+        // lock together with the limit check (so two submits, or two resumes of one
+        // job, cannot both get in), and removed when the task ends or is cancelled.
+        {
+            let mut map = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            if map.contains_key(id) {
+                return Err(ApiError::status(
+                    axum::http::StatusCode::CONFLICT,
+                    format!("{id} is running"),
+                ));
+            }
+            if map.len() >= self.max_running {
+                return Err(ApiError::status(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "{} jobs are running, the most this server runs at once; try again later",
+                        self.max_running
+                    ),
+                ));
+            }
+            map.insert(id.to_string(), live.clone());
+        }
+        let opened = Store::open(&path).and_then(|s| {
+            s.set_config(
+                REQUEST_KEY,
+                &serde_json::to_string(&request).unwrap_or_default(),
+            )?;
+            s.set_config(STATE_KEY, "running")?;
+            Ok(s)
+        });
+        let store = match opened {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                self.forget(id);
+                return Err(e.into());
+            }
+        };
         let jobs = self.clone();
         let job_id = id.to_string();
         let handle = live.clone();
         let task = tokio::spawn(async move {
-            metrics.jobs_running.inc();
+            // Counted while the task lives, cancelled or not.
+            let _running = RunningJob::new(metrics);
             let outcome = jobs
                 .run(&job_id, &request, store.clone(), live.clone())
                 .await;
-            metrics.jobs_running.dec();
             let (state, error) = match outcome {
                 Ok(()) => ("done", None),
                 Err(e) => ("failed", Some(e)),
@@ -260,9 +266,19 @@ impl Jobs {
             let _ = store.set_config(STATE_KEY, state);
             let result = jobs.result(&job_id).ok();
             live.push(json!({"event": "done", "state": state, "error": error, "result": result}));
+            // The run database holds everything now: later clients get a replay.
+            jobs.forget(&job_id);
         });
         *handle.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(())
+    }
+
+    /// Drop a job's live entry (its event log and channel).
+    fn forget(&self, id: &str) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     async fn run(
@@ -338,8 +354,7 @@ impl Jobs {
             .live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned();
+            .remove(id);
         let Some(live) = live else {
             return Err(ApiError::status(
                 axum::http::StatusCode::CONFLICT,
@@ -520,15 +535,31 @@ impl Jobs {
     /// Replay of a stored run as events, for a job that is not running.
     pub fn replay(&self, id: &str) -> Result<Vec<Value>, ApiError> {
         let store = self.open(id)?;
-        let mut events: Vec<Value> = store
-            .all_samples()?
-            .into_iter()
-            .map(|s| {
+        let samples = store.all_samples()?;
+        let mut events = Vec::with_capacity(samples.len() + 4);
+        let mut round: Option<(String, u32)> = None;
+        for s in &samples {
+            // A round starts where its first proof was stored.
+            if s.kind == store::Kind::Proof
+                && round.as_ref() != Some(&(s.problem_key.clone(), s.round))
+            {
+                round = Some((s.problem_key.clone(), s.round));
+                let planned = samples
+                    .iter()
+                    .filter(|p| {
+                        p.kind == store::Kind::Proof
+                            && p.problem_key == s.problem_key
+                            && p.round == s.round
+                    })
+                    .count();
+                events.push(json!({"event": "round_started", "problem": s.problem_key, "round": s.round, "planned": planned}));
+            }
+            events.push(
                 json!({"event": "sample_done", "problem": s.problem_key, "kind": s.kind, "id": s.id,
-                       "score": s.score, "parsed": s.status == store::ParseStatus::Ok,
-                       "tokens": s.completion_tokens.unwrap_or(0)})
-            })
-            .collect();
+                               "score": s.score, "parsed": s.status == store::ParseStatus::Ok,
+                               "tokens": s.completion_tokens.unwrap_or(0)}),
+            );
+        }
         let state = self.state(id, &store)?;
         events.push(json!({"event": "done", "state": state, "result": self.result(id).ok()}));
         Ok(events)

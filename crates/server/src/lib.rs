@@ -66,7 +66,8 @@ impl Default for Limits {
             max_prompt_tokens: 8192,
             default_max_tokens: 2048,
             max_problem_bytes: 64 << 10,
-            max_job_samples: 64 * 64 * 17,
+            // The paper's heavy setting plans (64 + 64 * 16) * (64 + 1) = 70,720.
+            max_job_samples: 100_000,
         }
     }
 }
@@ -84,6 +85,9 @@ pub struct AppState {
     pub api_key: Option<String>,
     /// Where the web UI's files are.
     pub ui_dir: std::path::PathBuf,
+    /// The server listens on a loopback address: refuse requests whose `Host` names
+    /// anything else.
+    pub loopback_only: bool,
 }
 
 /// Serve on `listener` until `shutdown` resolves, then stop taking connections and let
@@ -135,11 +139,101 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
-/// Authentication and request counting. `/health` is always open.
+/// Host names a loopback-bound server answers to. Any other `Host` is a page that
+/// rebound its own name to 127.0.0.1 (DNS rebinding) and is refused.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Compare keys without an early exit on the first differing byte.
+fn same_key(given: &str, key: &str) -> bool {
+    given.len() == key.len()
+        && given
+            .bytes()
+            .zip(key.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Percent-decoding of a query value (`+` is a space); a malformed escape is kept.
+fn decode_query(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Request checks and counting: the `Host` of a loopback server, JSON content type on
+/// job POSTs (a cross-site page cannot send one without the browser asking first), and
+/// with an API key the key on every route but `/health` and the UI's static files
+/// (which hold no data: the UI asks for its data with the key).
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route = route_label(request.uri().path());
+    if state.loopback_only {
+        let host = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !loopback_host(host) {
+            state.metrics.count(route, 403);
+            return ApiError::status(
+                StatusCode::FORBIDDEN,
+                format!("this server answers to loopback names only, not {host:?}"),
+            )
+            .into_response();
+        }
+    }
+    // Jobs only: the /v1 API takes bodies as llama.cpp's server does (curl -d sends
+    // a form type), and a cross-site page can make it compute but never read it.
+    if request.method() == axum::http::Method::POST && request.uri().path().starts_with("/api/") {
+        let json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if !json {
+            state.metrics.count(route, 415);
+            return ApiError::status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "POST bodies must be sent as Content-Type: application/json",
+            )
+            .into_response();
+        }
+    }
     if let Some(key) = &state.api_key {
-        if route != "/health" {
+        if route != "/health" && route != "/ui" {
             let header = request
                 .headers()
                 .get(axum::http::header::AUTHORIZATION)
@@ -150,8 +244,11 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
             let query = request
                 .uri()
                 .query()
-                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")));
-            if header != Some(key.as_str()) && query != Some(key.as_str()) {
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("key=")))
+                .map(decode_query);
+            let ok = header.is_some_and(|h| same_key(h, key))
+                || query.as_deref().is_some_and(|q| same_key(q, key));
+            if !ok {
                 state.metrics.count(route, 401);
                 return ApiError::status(
                     StatusCode::UNAUTHORIZED,
@@ -424,4 +521,33 @@ async fn job_events(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_keys_and_queries() {
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:80",
+            "[::1]:9",
+            "localhost",
+            "127.1.2.3",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "10.0.0.1",
+            "",
+            "127.0.0.1.evil.example",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
+        assert!(same_key("abc", "abc") && !same_key("abd", "abc") && !same_key("ab", "abc"));
+        assert_eq!(decode_query("a%2Bb%3D%3D+c"), "a+b== c");
+        assert_eq!(decode_query("100%"), "100%");
+    }
 }

@@ -49,6 +49,7 @@ async fn start(
         limits: Limits::default(),
         api_key: api_key.map(str::to_string),
         ui_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/ui")),
+        loopback_only: true,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -119,7 +120,8 @@ async fn bad_requests_get_4xx_with_openai_error_bodies_and_the_server_keeps_serv
         ),
         (
             "/api/prove",
-            br#"{"problem": "x", "proofs": 256, "verifications": 256, "rounds": 64}"#.to_vec(),
+            br#"{"problem": "x", "proofs": 256, "verifications": 256, "refine": 64, "rounds": 64}"#
+                .to_vec(),
             400,
         ),
         ("/api/solve", br#"{"problem": ""}"#.to_vec(), 400),
@@ -161,6 +163,31 @@ async fn bad_requests_get_4xx_with_openai_error_bodies_and_the_server_keeps_serv
             .unwrap();
         assert_eq!(r.status().as_u16(), 404, "{bad}");
     }
+    // A POST that is not JSON (what a cross-site form can send without asking) is
+    // refused; so is a Host that is not loopback (DNS rebinding).
+    let r = client()
+        .post(format!("{}/api/prove", s.base))
+        .header("content-type", "text/plain")
+        .body(r#"{"problem": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    let r = client()
+        .get(format!("{}/api/jobs", s.base))
+        .header("host", "attacker.example:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // The paper's heavy setting is within the job bounds.
+    let (status, v) = post(
+        &s.base,
+        "/api/prove",
+        r#"{"problem": "x", "preset": "heavy"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
     let r = client()
         .get(format!("{}/health", s.base))
         .send()
@@ -218,6 +245,22 @@ async fn with_a_key_every_route_but_health_needs_it() {
             .as_u16(),
         200
     );
+    // The UI's files hold no data and load without the key (the UI then asks for it).
+    for open in ["/", "/ui/app.js"] {
+        assert_eq!(
+            get(open, None).await.unwrap().status().as_u16(),
+            200,
+            "{open}"
+        );
+    }
+    // A key with characters that a URL escapes, as the UI sends it.
+    let t = start("http://127.0.0.1:9/v1", None, Some("a+b/c=")).await;
+    let r = client()
+        .get(format!("{}/api/jobs?key=a%2Bb%2Fc%3D", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
 }
 
 fn proof_reply(req: &scripted_server::ChatRequestSeen) -> Reply {
@@ -330,7 +373,7 @@ async fn a_prove_job_runs_end_to_end_with_live_events() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_job_keeps_its_samples_and_resumes() {
     let backend =
-        ScriptedServer::start(|req| proof_reply(req).delay(Duration::from_millis(200))).await;
+        ScriptedServer::start(|req| proof_reply(req).delay(Duration::from_millis(1500))).await;
     let s = start(&backend.base_url(), None, None).await;
     let (_, v) = post(
         &s.base,
@@ -369,6 +412,13 @@ async fn a_cancelled_job_keeps_its_samples_and_resumes() {
         .unwrap();
     assert_eq!(job["samples"]["proofs"], 2);
     assert_eq!(job["samples"]["verifications"], 8);
+    // A finished job cannot be cancelled.
+    let r = client()
+        .delete(format!("{}/api/jobs/{id}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
 }
 
 #[tokio::test(flavor = "multi_thread")]

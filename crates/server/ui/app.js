@@ -32,12 +32,14 @@ const verimath = (() => {
       .replace(/\\\(([\s\S]+?)\\\)/g, (_, t) => hold(t, false))
       .replace(/(^|[^\\$])\$([^\s$](?:[^$\n]*?[^\s$])?)\$/g, (_, pre, t) => pre + hold(t, false));
     let html = window.marked ? marked.parse(src) : esc(src);
-    html = window.DOMPurify ? DOMPurify.sanitize(html) : esc(src);
-    return html.replace(/@@MATH(\d+)@@/g, (_, i) => {
+    html = html.replace(/@@MATH(\d+)@@/g, (whole, i) => {
       const m = math[Number(i)];
+      if (!m) return whole; // a placeholder the text itself contained
       try { return katex.renderToString(m.tex, { displayMode: m.display, throwOnError: false, output: "html" }); }
       catch (e) { return esc(m.tex); }
     });
+    // Sanitise last, over the finished HTML: nothing is inserted after it.
+    return window.DOMPurify ? DOMPurify.sanitize(html) : esc(text);
   }
   const scoreClass = (s) => (s == null ? "" : s >= 1 ? "s1" : s >= 0.5 ? "s05" : "s0");
   const badge = (s, label) => `<span class="badge ${scoreClass(s)}">${label ? esc(label) + " " : ""}${s == null ? "–" : (+s).toFixed(2).replace(/\.?0+$/, "") || "0"}</span>`;

@@ -133,7 +133,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         anyhow::Ok(failed)
     })?;
-    let c = calibration::from_store(&store)?.context("the calibration was not stored")?;
+    let selected: std::collections::HashSet<String> =
+        problems.iter().map(|p| p.key.clone()).collect();
+    let c = calibration::from_store(&store, Some(&selected))?
+        .context("the calibration was not stored")?;
     if args.json {
         println!("{}", serde_json::to_string(&c)?);
     } else {

@@ -119,6 +119,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             loaded.name
         );
     }
+    if let Some(stored) = store.config("solve")? {
+        let stored: search::solve::SolveConfig = serde_json::from_str(&stored).unwrap_or_default();
+        let now = args.sampling.config();
+        if (stored.temperature, stored.max_tokens) != (now.temperature, now.max_tokens) {
+            eprintln!(
+                "warning: {} was sampled with temperature {} and max tokens {:?}; this run asks for {} and {:?}, \
+                 so its samples will mix settings (use another --run to keep them apart)",
+                run_path.display(),
+                stored.temperature,
+                stored.max_tokens,
+                now.temperature,
+                now.max_tokens
+            );
+        }
+    }
     eprintln!(
         "{}: {} problems ({:?}); run database: {} (run the same command again to resume)",
         loaded.name,

@@ -110,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             metrics: Arc::new(server::metrics::Metrics::new()),
             limits,
             api_key: args.api_key.clone(),
+            loopback_only: args.host.is_loopback(),
             ui_dir: args.ui_dir.clone().unwrap_or_else(|| {
                 PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../server/ui"))
             }),
