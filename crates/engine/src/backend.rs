@@ -137,6 +137,7 @@ impl LocalLlm {
                 .unwrap_or(self.options.default_max_tokens),
             stop: req.stop.clone(),
             stream,
+            top_logprobs: 0,
         };
         let part = self.model.engine.info().slots.max(1);
         Ok((0..n)

@@ -363,7 +363,40 @@ pub fn argmax(logits: &[f32]) -> Option<(u32, f32)> {
 }
 
 /// log softmax(logits)[index], given the maximum logit for numerical stability.
+/// The `n` most likely tokens of `logits` with their log-probabilities under the raw
+/// (temperature 1) distribution, most likely first.
+pub fn top_logprobs(logits: &[f32], n: usize) -> Vec<(u32, f32)> {
+    let Some((_, max)) = argmax(logits) else {
+        return Vec::new();
+    };
+    let n = n.min(logits.len());
+    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
+    let key = |i: &u32| {
+        let l = logits[*i as usize];
+        if l.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            l
+        }
+    };
+    if n < idx.len() {
+        idx.select_nth_unstable_by(n, |a, b| key(b).total_cmp(&key(a)));
+        idx.truncate(n);
+    }
+    idx.sort_by(|a, b| key(b).total_cmp(&key(a)));
+    let log_z = log_partition(logits, max);
+    idx.into_iter()
+        .map(|i| (i, ((logits[i as usize] - max) as f64 - log_z) as f32))
+        .collect()
+}
+
 fn log_softmax_at(logits: &[f32], max: f32, index: usize) -> f32 {
+    let value = logits.get(index).copied().unwrap_or(f32::NEG_INFINITY);
+    ((value - max) as f64 - log_partition(logits, max)) as f32
+}
+
+/// ln sum exp(l - max) over the logits.
+fn log_partition(logits: &[f32], max: f32) -> f64 {
     // Eight running sums let the loop vectorize; NaN logits add (almost) nothing.
     let mut lanes = [0f32; 8];
     let chunks = logits.chunks_exact(8);
@@ -375,8 +408,7 @@ fn log_softmax_at(logits: &[f32], max: f32, index: usize) -> f32 {
     }
     let mut sum: f64 = lanes.iter().map(|&x| x as f64).sum();
     sum += tail.iter().map(|&l| fast_exp(l - max) as f64).sum::<f64>();
-    let value = logits.get(index).copied().unwrap_or(f32::NEG_INFINITY);
-    ((value - max) as f64 - sum.ln()) as f32
+    sum.ln()
 }
 
 #[cfg(test)]
@@ -408,6 +440,17 @@ mod tests {
         let e: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
         let s: f64 = e.iter().sum();
         e.iter().map(|x| x / s).collect()
+    }
+
+    #[test]
+    fn top_logprobs_are_the_most_likely_in_order() {
+        let logits = [0.5f32, 3.0, -1.0, 2.0, f32::NAN];
+        let top = top_logprobs(&logits, 2);
+        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 3]);
+        let z: f32 = [0.5f32, 3.0, -1.0, 2.0].iter().map(|l| l.exp()).sum();
+        assert!((top[0].1 - (3.0 - z.ln())).abs() < 1e-4, "{top:?}");
+        assert!(top[0].1 >= top[1].1);
+        assert_eq!(top_logprobs(&logits, 10).len(), 5);
     }
 
     #[test]

@@ -187,6 +187,7 @@ fn sampled(prompt: &[u32], n: usize, seed: u64) -> GenerateRequest {
         max_tokens: 16,
         stop: Vec::new(),
         stream: false,
+        top_logprobs: 0,
     }
 }
 

@@ -33,6 +33,8 @@ struct Sampling {
     stream: bool,
     include_usage: bool,
     logprobs: bool,
+    /// Alternatives reported per token (with `logprobs`).
+    top_logprobs: usize,
 }
 
 fn body_json(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
@@ -166,6 +168,7 @@ fn sampling(m: &serde_json::Map<String, Value>, state: &AppState) -> Result<Samp
         stream,
         include_usage,
         logprobs: false,
+        top_logprobs: 0,
     })
 }
 
@@ -289,10 +292,11 @@ async fn chat(state: Arc<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let m = body_json(&body)?;
     let mut s = sampling(&m, &state)?;
     s.logprobs = boolean(&m, "logprobs")?;
-    if integer(&m, "top_logprobs", 0..=20)?.unwrap_or(0) > 0 {
+    s.top_logprobs = integer(&m, "top_logprobs", 0..=20)?.unwrap_or(0) as usize;
+    if s.top_logprobs > 0 && !s.logprobs {
         return Err(ApiError::invalid(
             "top_logprobs",
-            "top_logprobs is not supported by the local engine; `logprobs: true` gives each chosen token's log-probability",
+            "`top_logprobs` needs `logprobs: true`",
         ));
     }
     let msgs = messages(&m)?;
@@ -470,6 +474,7 @@ async fn generate_direct(
             .map_or(state.limits.default_max_tokens, |m| m as usize),
         stop: s.stop.clone(),
         stream: false,
+        top_logprobs: s.top_logprobs,
     };
     let started = Instant::now();
     let _running = Running::new(state, s.n);
@@ -501,13 +506,40 @@ async fn generate_direct(
                 let content: Vec<Value> = tokens
                     .iter()
                     .zip(&sample.logprobs)
-                    .map(|(t, lp)| json!({"token": t, "logprob": lp, "bytes": t.as_bytes(), "top_logprobs": []}))
+                    .enumerate()
+                    .map(|(k, (t, lp))| {
+                        let top: Vec<Value> = sample
+                            .top_logprobs
+                            .get(k)
+                            .map(|alts| {
+                                alts.iter()
+                                    .map(|&(id, alt)| {
+                                        let text = tok.decode(&[id]);
+                                        json!({"token": text, "logprob": alt, "bytes": text.as_bytes()})
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        json!({"token": t, "logprob": lp, "bytes": t.as_bytes(), "top_logprobs": top})
+                    })
                     .collect();
                 let logprobs = if s.logprobs { json!({"content": content}) } else { Value::Null };
                 json!({"index": i, "message": message, "finish_reason": finish, "logprobs": logprobs})
             } else {
                 let logprobs = if s.logprobs {
-                    json!({"tokens": tokens, "token_logprobs": sample.logprobs, "top_logprobs": null, "text_offset": null})
+                    // The legacy layout: one {token: logprob} object per position.
+                    let top: Vec<Value> = sample
+                        .top_logprobs
+                        .iter()
+                        .map(|alts| {
+                            let map: serde_json::Map<String, Value> = alts
+                                .iter()
+                                .map(|&(id, alt)| (tok.decode(&[id]), json!(alt)))
+                                .collect();
+                            Value::Object(map)
+                        })
+                        .collect();
+                    json!({"tokens": tokens, "token_logprobs": sample.logprobs, "top_logprobs": top, "text_offset": null})
                 } else {
                     Value::Null
                 };
@@ -543,7 +575,9 @@ async fn text_completion(state: Arc<AppState>, body: Bytes) -> Result<Response, 
             "streaming is offered for chat completions; use /v1/chat/completions",
         ));
     }
-    s.logprobs = integer(&m, "logprobs", 0..=5)?.is_some();
+    let alternatives = integer(&m, "logprobs", 0..=5)?;
+    s.logprobs = alternatives.is_some();
+    s.top_logprobs = alternatives.unwrap_or(0) as usize;
     let prompt = match m.get("prompt") {
         Some(Value::String(p)) => p.clone(),
         Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {

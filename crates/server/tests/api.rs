@@ -448,6 +448,36 @@ async fn the_openai_api_over_the_test_model() {
         .as_array()
         .expect("logprobs");
     assert!(!lp.is_empty() && lp.iter().all(|x| x.as_f64().unwrap() <= 0.0));
+    // Chat with logprobs and the 3 most likely alternatives; at temperature 0 the
+    // chosen token is the most likely one.
+    let (status, v) = post(
+        &s.base,
+        "/v1/chat/completions",
+        r#"{"messages": [{"role": "user", "content": "One, two,"}], "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 3}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let content = v["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .expect("content");
+    assert!(!content.is_empty());
+    for position in content {
+        let top = position["top_logprobs"].as_array().expect("top_logprobs");
+        assert_eq!(top.len(), 3);
+        assert_eq!(top[0]["token"], position["token"]);
+        assert!(
+            (top[0]["logprob"].as_f64().unwrap() - position["logprob"].as_f64().unwrap()).abs()
+                < 1e-3
+        );
+        assert!(top[0]["logprob"].as_f64() >= top[1]["logprob"].as_f64());
+    }
+    let (status, _) = post(
+        &s.base,
+        "/v1/chat/completions",
+        r#"{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 3}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "top_logprobs without logprobs");
     // A stream ends with usage when asked.
     let text = client()
         .post(format!("{}/v1/chat/completions", s.base))

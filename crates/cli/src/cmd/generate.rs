@@ -98,6 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         max_tokens: args.max_tokens,
         stop: args.stop.clone(),
         stream: !args.json,
+        top_logprobs: 0,
     };
     let mut handle = llm.model().engine.submit(request)?;
     let output = if args.json {

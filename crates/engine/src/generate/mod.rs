@@ -83,7 +83,13 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Send [`Event::Delta`]s as text is produced.
     pub stream: bool,
+    /// How many of the most likely tokens to report, with their log-probabilities,
+    /// at every generated position (0: none; at most [`MAX_TOP_LOGPROBS`]).
+    pub top_logprobs: usize,
 }
+
+/// The most alternatives a request may ask for per position.
+pub const MAX_TOP_LOGPROBS: usize = 20;
 
 impl GenerateRequest {
     /// One greedy sample of `prompt`, up to `max_tokens` tokens.
@@ -97,6 +103,7 @@ impl GenerateRequest {
             max_tokens,
             stop: Vec::new(),
             stream: false,
+            top_logprobs: 0,
         }
     }
 }
@@ -142,6 +149,9 @@ pub struct SampleOutput {
     pub token_ids: Vec<u32>,
     /// Log-probability of each generated token under the model (temperature 1).
     pub logprobs: Vec<f32>,
+    /// Per generated token, the request's `top_logprobs` most likely tokens and their
+    /// log-probabilities, most likely first (empty when none were asked for).
+    pub top_logprobs: Vec<Vec<(u32, f32)>>,
     pub finish_reason: FinishReason,
 }
 
@@ -218,6 +228,8 @@ pub enum EngineError {
     PromptTooLong { prompt: usize, context: usize },
     #[error("n = {n} samples asked but the engine has {slots} sequence slots: lower n or start the engine with more slots")]
     TooManySamples { n: usize, slots: usize },
+    #[error("top_logprobs = {0}: at most 20 alternatives per token")]
+    TooManyTopLogprobs(usize),
     #[error("n must be at least 1")]
     ZeroSamples,
     #[error("token {token} is outside the vocabulary of {vocab} entries")]
@@ -335,6 +347,9 @@ impl Engine {
                 n: r.n,
                 slots: self.info.slots,
             });
+        }
+        if r.top_logprobs > MAX_TOP_LOGPROBS {
+            return Err(EngineError::TooManyTopLogprobs(r.top_logprobs));
         }
         if let Some(&token) = r
             .prompt

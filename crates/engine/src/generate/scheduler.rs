@@ -58,6 +58,7 @@ struct Sample {
     text: TextState,
     tokens: Vec<u32>,
     logprobs: Vec<f32>,
+    top_logprobs: Vec<Vec<(u32, f32)>>,
     finish: Option<FinishReason>,
 }
 
@@ -299,6 +300,7 @@ impl Loop {
                 text: TextState::default(),
                 tokens: Vec::new(),
                 logprobs: Vec::new(),
+                top_logprobs: Vec::new(),
                 finish: None,
             })
             .collect();
@@ -334,6 +336,11 @@ impl Loop {
         };
         sample.tokens.push(drawn.token);
         sample.logprobs.push(drawn.logprob);
+        if request.top_logprobs > 0 {
+            sample
+                .top_logprobs
+                .push(crate::sampler::top_logprobs(logits, request.top_logprobs));
+        }
         let mut delta;
         let finish = if vocab.is_end_of_generation(drawn.token) {
             delta = sample.text.finish();
@@ -430,6 +437,7 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
             text: s.text.text().to_string(),
             token_ids: s.tokens.clone(),
             logprobs: s.logprobs.clone(),
+            top_logprobs: s.top_logprobs.clone(),
             finish_reason: s.finish.unwrap_or(FinishReason::MaxTokens),
         })
         .collect();

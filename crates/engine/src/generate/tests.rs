@@ -149,6 +149,7 @@ fn request(prompt: &[u32], n: usize, temperature: f32, seed: u64, max: usize) ->
         max_tokens: max,
         stop: Vec::new(),
         stream: false,
+        top_logprobs: 0,
     }
 }
 
