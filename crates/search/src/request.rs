@@ -68,26 +68,42 @@ pub(crate) async fn run_job(inner: Arc<Inner>, job: Job) -> JobResult {
         Err(e) => return JobResult::Failed(e.to_string()),
     };
     inner.budget.spend(response.usage.total());
+    let samples = match store_answers(&inner.store, &inner.events, &job, &response) {
+        Ok(samples) => samples,
+        Err(e) => return JobResult::Failed(e),
+    };
+    let short = job.count - samples.len() as u32;
+    JobResult::Stored { samples, short }
+}
+
+/// Parse the answers of `job`'s request, store them with the request's usage in one
+/// transaction, and report each stored sample as an event. Shared by the proof search
+/// and final-answer mode. At most `job.count` answers are kept.
+pub(crate) fn store_answers(
+    store: &store::Store,
+    events: &crate::events::EventSender,
+    job: &Job,
+    response: &llm::ChatResponse,
+) -> Result<Vec<Sample>, String> {
     let samples: Vec<Sample> = response
         .completions
         .iter()
         .take(job.count as usize)
         .enumerate()
-        .map(|(i, c)| to_sample(&job, job.first + i as u32, &job.ids[i], c))
+        .map(|(i, c)| to_sample(job, job.first + i as u32, &job.ids[i], c))
         .collect();
-    let short = job.count - samples.len() as u32;
-    if let Err(e) = inner.store.insert_samples(
-        &job.problem_key,
-        job.kind,
-        &samples,
-        response.usage.prompt_tokens,
-        response.usage.completion_tokens,
-    ) {
-        return JobResult::Failed(format!("could not store samples: {e}"));
-    }
+    store
+        .insert_samples(
+            &job.problem_key,
+            job.kind,
+            &samples,
+            response.usage.prompt_tokens,
+            response.usage.completion_tokens,
+        )
+        .map_err(|e| format!("could not store samples: {e}"))?;
     for s in &samples {
         emit(
-            &inner.events,
+            events,
             SearchEvent::SampleDone {
                 problem: job.problem_key.clone(),
                 kind: s.kind,
@@ -98,11 +114,11 @@ pub(crate) async fn run_job(inner: Arc<Inner>, job: Job) -> JobResult {
             },
         );
     }
-    JobResult::Stored { samples, short }
+    Ok(samples)
 }
 
 /// Parse one completion into the sample planned as `id`.
-pub(crate) fn to_sample(job: &Job, idx: u32, id: &str, c: &Completion) -> Sample {
+fn to_sample(job: &Job, idx: u32, id: &str, c: &Completion) -> Sample {
     // Backends split reasoning off already; a stray inline block is split here too.
     let (text, reasoning) = if c.text.contains("</think>") {
         let (t, r) = llm::split_think(&c.text);

@@ -15,7 +15,7 @@
 
 use crate::events::{emit, EventSender, SearchEvent};
 use crate::ids;
-use crate::request::{to_sample, Job};
+use crate::request::{store_answers, Job};
 use crate::templates::Templates;
 use futures::future::join_all;
 use llm::{ChatRequest, Llm, Message, Usage};
@@ -131,21 +131,9 @@ impl SolveResult {
     }
 }
 
-/// Errors of a solve.
-#[derive(Debug, thiserror::Error)]
-pub enum SolveError {
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    #[error(
-        "problem {problem}: {failed} request(s) failed (last error: {last_error}); \
-         the samples stored so far are kept: run the same command again to resume"
-    )]
-    Incomplete {
-        problem: String,
-        failed: usize,
-        last_error: String,
-    },
-}
+/// Errors of a solve: those of the search (the store failed, or requests failed and
+/// the samples so far are kept).
+pub type SolveError = crate::run::SearchError;
 
 /// What a solver is made of.
 pub struct SolverParts {
@@ -350,35 +338,7 @@ impl Solver {
                 return Err(error);
             }
         };
-        let samples: Vec<store::Sample> = response
-            .completions
-            .iter()
-            .take(job.count as usize)
-            .enumerate()
-            .map(|(i, c)| to_sample(&job, job.first + i as u32, &job.ids[i], c))
-            .collect();
-        p.store
-            .insert_samples(
-                &job.problem_key,
-                job.kind,
-                &samples,
-                response.usage.prompt_tokens,
-                response.usage.completion_tokens,
-            )
-            .map_err(|e| format!("could not store samples: {e}"))?;
-        for s in &samples {
-            emit(
-                &p.events,
-                SearchEvent::SampleDone {
-                    problem: job.problem_key.clone(),
-                    kind: s.kind,
-                    id: s.id.clone(),
-                    score: s.score,
-                    parsed: s.status == ParseStatus::Ok,
-                    tokens: s.completion_tokens.unwrap_or(0),
-                },
-            );
-        }
+        let samples = store_answers(&p.store, &p.events, &job, &response)?;
         if samples.len() < job.count as usize {
             return Err(format!(
                 "the server returned {} of {} samples",

@@ -295,18 +295,6 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-fn object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
-}
-
 fn problem_of(m: &serde_json::Map<String, Value>, limits: &Limits) -> Result<String, ApiError> {
     match m.get("problem") {
         Some(Value::String(p)) if !p.trim().is_empty() => {
@@ -353,7 +341,7 @@ async fn submit_prove(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let m = object(&body)?;
+    let m = openai::body_json(&body)?;
     let problem = problem_of(&m, &state.limits)?;
     let preset = match m.get("preset").and_then(Value::as_str) {
         None => state.jobs.preset(),
@@ -411,7 +399,7 @@ async fn submit_solve(
     State(state): State<Arc<AppState>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let m = object(&body)?;
+    let m = openai::body_json(&body)?;
     let problem = problem_of(&m, &state.limits)?;
     let mut cfg = search::solve::SolveConfig::default();
     if let Some(v) = count(&m, "samples", 256)? {

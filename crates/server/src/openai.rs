@@ -37,7 +37,8 @@ struct Sampling {
     top_logprobs: usize,
 }
 
-fn body_json(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
+/// The request body as a JSON object, or a 400 saying what is wrong with it.
+pub(crate) fn body_json(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::bad_request(

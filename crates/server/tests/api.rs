@@ -141,9 +141,30 @@ async fn bad_requests_get_4xx_with_openai_error_bodies_and_the_server_keeps_serv
     )
     .await;
     assert_eq!(status, 503);
-    // A 20 MB body is refused from its length.
-    let (status, _) = post(&s.base, "/v1/chat/completions", vec![b' '; 20 << 20]).await;
-    assert_eq!(status, 413);
+    // A 20 MB body is refused from its length, before any of it is sent: the
+    // request announces it and the answer comes back at once.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = s.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                20 << 20
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("send headers");
+        let mut head = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut head))
+            .await
+            .expect("answered without the body")
+            .expect("read");
+        let line = String::from_utf8_lossy(&head[..n]).to_string();
+        assert!(line.starts_with("HTTP/1.1 413"), "{line}");
+    }
     let r = client()
         .get(format!("{}/no/such/route", s.base))
         .send()
@@ -398,6 +419,8 @@ async fn a_cancelled_job_keeps_its_samples_and_resumes() {
         .await
         .unwrap();
     assert_eq!(job["state"], "cancelled");
+    let before = job["samples"]["verifications"].as_u64().unwrap_or(0)
+        + job["samples"]["proofs"].as_u64().unwrap_or(0);
     let (status, _) = post(&s.base, &format!("/api/jobs/{id}/resume"), "").await;
     assert_eq!(status, 200);
     let seen = events(&format!("{}/api/jobs/{id}/events", s.base)).await;
@@ -410,8 +433,12 @@ async fn a_cancelled_job_keeps_its_samples_and_resumes() {
         .json()
         .await
         .unwrap();
+    // The resumed search kept what was stored and finished: both proofs, and the
+    // verifications until one proof passed all 4 of its own.
     assert_eq!(job["samples"]["proofs"], 2);
-    assert_eq!(job["samples"]["verifications"], 8);
+    let after = job["samples"]["verifications"].as_u64().unwrap_or(0) + 2;
+    assert!(after >= before.max(2 + 4), "{before} -> {after}");
+    assert_eq!(job["result"]["solved"], true);
     // A finished job cannot be cancelled.
     let r = client()
         .delete(format!("{}/api/jobs/{id}", s.base))
