@@ -325,7 +325,16 @@ async fn events(url: &str) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prove_job_runs_end_to_end_with_live_events() {
-    let backend = ScriptedServer::start(proof_reply).await;
+    // Every verification scores 0.5, so no proof passes and the search cannot stop
+    // early: exactly 2 proofs and 6 verifications, whatever order they come in.
+    let backend = ScriptedServer::start(|req| {
+        if req.last_user().contains("You are grading a proof") {
+            Reply::text("Step 2 is terse.\n\nFinal score: \\boxed{0.5}")
+        } else {
+            proof_reply(req)
+        }
+    })
+    .await;
     let s = start(&backend.base_url(), None, None).await;
     let (status, v) = post(
         &s.base,
@@ -363,7 +372,7 @@ async fn a_prove_job_runs_end_to_end_with_live_events() {
     let mut want = serde_json::to_value(&outcome).unwrap();
     want["answer_disagreement"] = serde_json::Value::Null;
     assert_eq!(job["result"], want);
-    assert_eq!(job["result"]["solved"], true);
+    assert_eq!(job["result"]["solved"], false);
 
     // A client that connects after the end gets the whole story.
     let late = events(&format!("{}/api/jobs/{id}/events", s.base)).await;
