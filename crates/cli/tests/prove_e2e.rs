@@ -169,15 +169,20 @@ async fn a_proof_passing_every_verification_ends_the_search() {
     assert_eq!(o["best"]["mean_score"], 1.0);
     assert_eq!(o["best"]["round"], 1);
     assert!(o["best"]["proof"].as_str().unwrap().starts_with("FIXED"));
-    // Round 1's proofs are all made; no round 2 is started.
+    // No round 2 is started. A passing proof ends the round at once, cancelling
+    // what is still in flight, so round 1's second refinement may or may not have
+    // been stored by then.
     let (p, _, _) = counts(&run);
-    assert_eq!(p, 4);
+    assert!(p == 3 || p == 4, "{p} proofs");
     let refinements = server
         .requests_seen()
         .iter()
         .filter(|r| is_refinement(r))
         .count();
-    assert_eq!(refinements, 2);
+    assert!(
+        (1..=2).contains(&refinements),
+        "{refinements} refinement requests"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
