@@ -16,7 +16,7 @@ use anyhow::Context;
 use eval::checker::{grade, Checker};
 use eval::datasets::{self, Kind, Selection};
 use eval::summary::{self, EvalInfo, EvalSummary};
-use search::{Preset, Search, SearchConfig, SearchParts};
+use search::{Search, SearchConfig, SearchParts};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -249,12 +249,7 @@ async fn run_proofs(
     store: Arc<Store>,
 ) -> anyhow::Result<usize> {
     let backends = backend::build(&args.key.with(&args.backend))?;
-    let preset = match args.preset {
-        Some(crate::cmd::prove::PresetArg::Heavy) => Preset::Heavy,
-        Some(crate::cmd::prove::PresetArg::Quick) => Preset::Quick,
-        None if args.backend.is_local() => Preset::Quick,
-        None => Preset::Heavy,
-    };
+    let preset = crate::cmd::prove::PresetArg::resolve(args.preset, args.backend.is_local());
     let s = &args.sampling;
     let cfg = SearchConfig {
         proofs: s.samples.max(1),

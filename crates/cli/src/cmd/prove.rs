@@ -97,6 +97,18 @@ pub enum PresetArg {
     Quick,
 }
 
+impl PresetArg {
+    /// The preset chosen, or the default: quick on the local engine, heavy on a server.
+    pub fn resolve(choice: Option<PresetArg>, local: bool) -> Preset {
+        match choice {
+            Some(PresetArg::Heavy) => Preset::Heavy,
+            Some(PresetArg::Quick) => Preset::Quick,
+            None if local => Preset::Quick,
+            None => Preset::Heavy,
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let problems = load_problems(&args)?;
     let cfg = search_config(&args);
@@ -168,13 +180,7 @@ fn load_problems(args: &Args) -> anyhow::Result<Vec<Problem>> {
 
 /// The preset, then every flag that was given.
 fn search_config(args: &Args) -> SearchConfig {
-    let preset = match args.preset {
-        Some(PresetArg::Heavy) => Preset::Heavy,
-        Some(PresetArg::Quick) => Preset::Quick,
-        None if args.backend.is_local() => Preset::Quick,
-        None => Preset::Heavy,
-    };
-    let mut c = preset.config();
+    let mut c = PresetArg::resolve(args.preset, args.backend.is_local()).config();
     let set = |slot: &mut u32, v: Option<u32>| *slot = v.unwrap_or(*slot);
     set(&mut c.proofs, args.proofs);
     set(&mut c.verifications, args.verifications);
