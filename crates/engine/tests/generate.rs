@@ -223,10 +223,14 @@ fn concurrent_greedy_requests_match_each_alone() {
         .iter()
         .map(|p| m.tokenizer.encode(p, true, false))
         .collect();
+    // Each prompt alone on an engine of its own: on a shared one the prompt cache
+    // would hand later prompts the first's cached BOS, and a prompt computed from
+    // another row count rounds differently (a 1-row pass takes another kernel path).
     let alone: Vec<Vec<u32>> = ids
         .iter()
         .map(|p| {
-            m.engine
+            load()
+                .engine
                 .generate(GenerateRequest::greedy(p.clone(), 12))
                 .expect("alone")
                 .samples[0]

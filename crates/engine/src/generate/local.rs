@@ -59,9 +59,9 @@ impl Decoder for ModelDecoder {
             .copy_prefix(src, dst, len)
             .map_err(|e| e.to_string())
     }
-    fn clear(&mut self, slot: usize) {
+    fn truncate(&mut self, slot: usize, len: usize) {
         // Slots come from the engine's own free list, so they are always in range.
-        let _ = self.cache.clear(slot);
+        let _ = self.cache.truncate(slot, len);
     }
 }
 

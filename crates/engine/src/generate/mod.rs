@@ -8,6 +8,11 @@
 //! every live sequence of every request together, one token per sequence per forward
 //! pass. Requests wait in a bounded queue; a full queue is an error, not a stall.
 //!
+//! Slots keep what they cached after their request ends: a new prompt that begins
+//! with tokens a free slot already holds (a shared system prompt, the same problem,
+//! the same proof under verification) starts from that slot and computes only the
+//! rest, as llama.cpp's server does with its prompt cache.
+//!
 //! The loop talks to the model through two small traits, [`Decoder`] (forward pass and
 //! cache slots) and [`Vocab`] (token bytes, end-of-generation tokens), so the scheduling
 //! can be tested against a toy model and any architecture plugs in unchanged.
@@ -20,7 +25,7 @@ pub use local::{
     load_engine, EngineLoadError, LoadOptions, LoadedModel, ModelDecoder, TokenizerVocab,
 };
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -52,8 +57,12 @@ pub trait Decoder: Send {
     fn forward(&mut self, batch: &[Step]) -> Result<Vec<Vec<f32>>, String>;
     /// Make `dst` hold the first `len` cached tokens of `src`.
     fn copy_prefix(&mut self, src: usize, dst: usize, len: usize) -> Result<(), String>;
+    /// Keep only the first `len` cached tokens of `slot` (no-op if it holds fewer).
+    fn truncate(&mut self, slot: usize, len: usize);
     /// Forget everything in `slot`.
-    fn clear(&mut self, slot: usize);
+    fn clear(&mut self, slot: usize) {
+        self.truncate(slot, 0);
+    }
 }
 
 /// What the engine loop needs to know about tokens.
@@ -156,13 +165,16 @@ pub struct SampleOutput {
 }
 
 /// Speed of one request. Shared batches make these per-request views of shared work:
-/// prompt time runs from admission to the end of the prompt's prefill, decode time
+/// prompt time runs from admission to the end of the prompt's prefill (of the tokens
+/// not found in the prompt cache), decode time
 /// from the first sampled token to the last. Each sample's first token comes from the
 /// prefill's logits, so decoding produced `decode_tokens` = completion tokens minus
 /// the samples started (llama.cpp counts its eval tokens the same way).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
     pub prompt_tokens: usize,
+    /// Leading prompt tokens whose keys and values came from the prompt cache.
+    pub cached_prompt_tokens: usize,
     pub prompt_time: Duration,
     pub completion_tokens: usize,
     /// Tokens produced by decode passes (see above).
@@ -173,8 +185,12 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// Prompt tokens computed (not taken from the cache) per second of prefill.
     pub fn prompt_tokens_per_s(&self) -> f64 {
-        per_second(self.prompt_tokens, self.prompt_time)
+        per_second(
+            self.prompt_tokens - self.cached_prompt_tokens,
+            self.prompt_time,
+        )
     }
     /// Decoded tokens of all samples per second of decoding.
     pub fn decode_tokens_per_s(&self) -> f64 {
@@ -214,6 +230,10 @@ pub enum Event {
         index: usize,
         text: String,
         token: u32,
+        /// Log-probability of `token` (temperature 1).
+        logprob: f32,
+        /// The request's `top_logprobs` most likely tokens at this position.
+        top_logprobs: Vec<(u32, f32)>,
     },
     /// The request is over; always the last event.
     Done(Result<GenerateOutput, EngineError>),
@@ -263,6 +283,76 @@ impl Default for EngineOptions {
     }
 }
 
+/// Live figures of the engine loop, updated after every forward pass and read by
+/// anyone holding [`Engine::stats`] (the server's `/metrics`).
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    batch_sequences: AtomicUsize,
+    batch_tokens: AtomicUsize,
+    busy_slots: AtomicUsize,
+    used_tokens: AtomicUsize,
+    cached_tokens: AtomicUsize,
+    forward_passes: AtomicU64,
+    prompt_tokens_computed: AtomicU64,
+    prompt_tokens_reused: AtomicU64,
+}
+
+/// A copy of [`EngineStats`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Sequences (slots) in the last forward pass.
+    pub batch_sequences: usize,
+    /// Tokens in the last forward pass (decode steps plus prompt chunks).
+    pub batch_tokens: usize,
+    /// Slots that belong to admitted requests.
+    pub busy_slots: usize,
+    /// Tokens in the KV cache of busy slots.
+    pub used_tokens: usize,
+    /// Tokens kept in free slots for the prompt cache.
+    pub cached_tokens: usize,
+    pub forward_passes: u64,
+    /// Prompt tokens the model computed.
+    pub prompt_tokens_computed: u64,
+    /// Prompt tokens taken from the prompt cache instead.
+    pub prompt_tokens_reused: u64,
+}
+
+impl EngineStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        let get64 = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            batch_sequences: get(&self.batch_sequences),
+            batch_tokens: get(&self.batch_tokens),
+            busy_slots: get(&self.busy_slots),
+            used_tokens: get(&self.used_tokens),
+            cached_tokens: get(&self.cached_tokens),
+            forward_passes: get64(&self.forward_passes),
+            prompt_tokens_computed: get64(&self.prompt_tokens_computed),
+            prompt_tokens_reused: get64(&self.prompt_tokens_reused),
+        }
+    }
+
+    pub(crate) fn record_pass(&self, sequences: usize, tokens: usize, prompt_tokens: usize) {
+        self.batch_sequences.store(sequences, Ordering::Relaxed);
+        self.batch_tokens.store(tokens, Ordering::Relaxed);
+        self.forward_passes.fetch_add(1, Ordering::Relaxed);
+        self.prompt_tokens_computed
+            .fetch_add(prompt_tokens as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_reuse(&self, tokens: usize) {
+        self.prompt_tokens_reused
+            .fetch_add(tokens as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_cache(&self, busy_slots: usize, used: usize, cached: usize) {
+        self.busy_slots.store(busy_slots, Ordering::Relaxed);
+        self.used_tokens.store(used, Ordering::Relaxed);
+        self.cached_tokens.store(cached, Ordering::Relaxed);
+    }
+}
+
 /// Fixed facts about a running engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineInfo {
@@ -278,6 +368,7 @@ pub struct Engine {
     thread: Option<JoinHandle<()>>,
     info: EngineInfo,
     queue_capacity: usize,
+    stats: Arc<EngineStats>,
 }
 
 impl Engine {
@@ -290,20 +381,28 @@ impl Engine {
         };
         let queue_capacity = options.queue_capacity.max(1);
         let (tx, rx) = mpsc::sync_channel(queue_capacity);
+        let stats = Arc::new(EngineStats::default());
+        let loop_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("verimath-engine".into())
-            .spawn(move || scheduler::run(decoder, vocab, options, rx))
+            .spawn(move || scheduler::run(decoder, vocab, options, loop_stats, rx))
             .ok();
         Engine {
             commands: thread.as_ref().map(|_| tx),
             thread,
             info,
             queue_capacity,
+            stats,
         }
     }
 
     pub fn info(&self) -> EngineInfo {
         self.info
+    }
+
+    /// The loop's live figures: batch, cache use, prompt tokens computed and reused.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Queue a request. Errors that need no model (bad sizes, full queue) come back

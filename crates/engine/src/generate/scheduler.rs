@@ -8,6 +8,11 @@
 //! the cached prefix is copied to the other slots and every sample draws its first
 //! token from those same logits. Finished samples free their slot at once, so queued
 //! requests join between steps (continuous batching).
+//!
+//! A freed slot keeps its cached tokens (the prompt cache). Admission starts a prompt
+//! in the free slot that shares the longest beginning with it and prefills only the
+//! rest; the other samples take the free slots least worth keeping (empty first, then
+//! least recently used).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +24,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::text::TextState;
 use super::{
-    Decoder, EngineError, EngineOptions, Event, FinishReason, GenerateOutput, GenerateRequest,
-    SampleOutput, Step, Timings, Vocab,
+    Decoder, EngineError, EngineOptions, EngineStats, Event, FinishReason, GenerateOutput,
+    GenerateRequest, SampleOutput, Step, Timings, Vocab,
 };
 use crate::sampler::{derive_seed, fresh_seed, Sampler};
 
@@ -69,6 +74,8 @@ struct Active {
     slots: Vec<usize>,
     /// Prompt tokens already in the cache.
     prefilled: usize,
+    /// Leading prompt tokens found in the prompt cache at admission.
+    reused: usize,
     /// Empty until the prompt's logits arrive.
     samples: Vec<Sample>,
     seed: u64,
@@ -102,8 +109,14 @@ struct Loop {
     options: EngineOptions,
     waiting: VecDeque<Job>,
     active: Vec<Active>,
-    /// Free slots; popped from the end, so low slots are reused first.
+    /// Free slots, in no particular order.
     free: Vec<usize>,
+    /// The tokens whose keys and values each slot holds, free slots included.
+    cached: Vec<Vec<u32>>,
+    /// When each slot last served a forward pass (in passes), for eviction.
+    last_used: Vec<u64>,
+    passes: u64,
+    stats: Arc<EngineStats>,
 }
 
 /// Run the loop until the request channel closes and all requests are answered.
@@ -111,6 +124,7 @@ pub(crate) fn run(
     decoder: Box<dyn Decoder>,
     vocab: Arc<dyn Vocab>,
     options: EngineOptions,
+    stats: Arc<EngineStats>,
     requests: mpsc::Receiver<Job>,
 ) {
     let slots = decoder.slots();
@@ -120,7 +134,11 @@ pub(crate) fn run(
         options,
         waiting: VecDeque::new(),
         active: Vec::new(),
-        free: (0..slots).rev().collect(),
+        free: (0..slots).collect(),
+        cached: vec![Vec::new(); slots],
+        last_used: vec![0; slots],
+        passes: 0,
+        stats,
     };
     let mut open = true;
     loop {
@@ -159,6 +177,7 @@ impl Loop {
             if self.active[i].job.is_cancelled() {
                 let active = self.active.swap_remove(i);
                 self.release(&active.slots);
+                self.publish_cache();
             } else {
                 i += 1;
             }
@@ -176,12 +195,14 @@ impl Loop {
             let Some(job) = self.waiting.pop_front() else {
                 break;
             };
-            let slots: Vec<usize> = (0..n).filter_map(|_| self.free.pop()).collect();
+            let (slots, reused) = self.take_slots(&job.request.prompt, n);
             let seed = job.request.seed.unwrap_or_else(fresh_seed);
+            self.stats.record_reuse(reused);
             self.active.push(Active {
                 job,
                 slots,
-                prefilled: 0,
+                prefilled: reused,
+                reused,
                 samples: Vec::new(),
                 seed,
                 admitted: Instant::now(),
@@ -191,11 +212,83 @@ impl Loop {
         }
     }
 
+    /// Take `n` free slots for a request: first the one whose cached tokens share the
+    /// longest beginning with `prompt`, trimmed to that shared part, then the ones
+    /// least worth keeping. Returns the slots and how many prompt tokens are cached.
+    /// At least the last prompt token is always computed, for its logits.
+    fn take_slots(&mut self, prompt: &[u32], n: usize) -> (Vec<usize>, usize) {
+        let mut best = (0, 0); // (index in `free`, shared tokens)
+        for (i, &slot) in self.free.iter().enumerate() {
+            let shared = common_prefix(&self.cached[slot], prompt);
+            let (_, best_shared) = best;
+            if shared > best_shared
+                || (shared == best_shared && self.worth(slot) < self.worth(self.free[best.0]))
+            {
+                best = (i, shared);
+            }
+        }
+        let first = self.free.swap_remove(best.0);
+        let reused = best.1.min(prompt.len().saturating_sub(1));
+        self.decoder.truncate(first, reused);
+        self.cached[first].truncate(reused);
+        let mut slots = vec![first];
+        for _ in 1..n {
+            let Some(i) = (0..self.free.len()).min_by_key(|&i| self.worth(self.free[i])) else {
+                break;
+            };
+            slots.push(self.free.swap_remove(i));
+        }
+        (slots, reused)
+    }
+
+    /// How much a free slot's content is worth keeping: empty slots are worth nothing,
+    /// then the least recently used go first; ties go to the lower slot.
+    fn worth(&self, slot: usize) -> (bool, u64, usize) {
+        (!self.cached[slot].is_empty(), self.last_used[slot], slot)
+    }
+
+    /// Give slots back; what they cached stays for later prompts.
     fn release(&mut self, slots: &[usize]) {
+        self.free.extend_from_slice(slots);
+    }
+
+    /// Give slots back and forget what they hold (after a failed pass).
+    fn release_cleared(&mut self, slots: &[usize]) {
         for &slot in slots {
             self.decoder.clear(slot);
+            self.cached[slot].clear();
             self.free.push(slot);
         }
+    }
+
+    /// Note what a successful pass wrote to the cache, and publish the loop's figures.
+    fn record(&mut self, batch: &[Step], owners: &[Owner]) {
+        self.passes += 1;
+        let mut sequences = 0;
+        for step in batch {
+            let tokens = &mut self.cached[step.slot];
+            tokens.truncate(step.position);
+            tokens.push(step.token);
+            if self.last_used[step.slot] != self.passes {
+                self.last_used[step.slot] = self.passes;
+                sequences += 1;
+            }
+        }
+        // Every sample feeds one token; everything else in the batch is prompt.
+        let decoding = owners
+            .iter()
+            .filter(|o| matches!(o, Owner::Sample { .. }))
+            .count();
+        let prompt_tokens = batch.len() - decoding;
+        self.stats
+            .record_pass(sequences, batch.len(), prompt_tokens);
+    }
+
+    fn publish_cache(&self) {
+        let total: usize = self.cached.iter().map(Vec::len).sum();
+        let idle: usize = self.free.iter().map(|&s| self.cached[s].len()).sum();
+        let busy = self.cached.len() - self.free.len();
+        self.stats.record_cache(busy, total - idle, idle);
     }
 
     /// One forward pass over every live sample plus a share of pending prompts.
@@ -205,7 +298,10 @@ impl Loop {
             return;
         }
         let logits = match self.decoder.forward(&batch) {
-            Ok(rows) if rows.len() == owners.len() => rows,
+            Ok(rows) if rows.len() == owners.len() => {
+                self.record(&batch, &owners);
+                rows
+            }
             Ok(rows) => {
                 let msg = format!("{} logit rows for {} requests", rows.len(), owners.len());
                 return self.fail_all(EngineError::Model(msg));
@@ -219,6 +315,7 @@ impl Loop {
             }
         }
         self.finish_done();
+        self.publish_cache();
     }
 
     fn build_batch(&mut self) -> (Vec<Step>, Vec<Owner>) {
@@ -283,6 +380,7 @@ impl Loop {
             if let Err(msg) = self.decoder.copy_prefix(slots[0], dst, prompt_len) {
                 return self.fail(a, EngineError::Model(msg));
             }
+            self.cached[dst] = self.cached[slots[0]][..prompt_len].to_vec();
         }
         let active = &mut self.active[a];
         let now = Instant::now();
@@ -373,13 +471,14 @@ impl Loop {
                 index: s,
                 text: delta,
                 token: drawn.token,
+                logprob: drawn.logprob,
+                top_logprobs: sample.top_logprobs.last().cloned().unwrap_or_default(),
             });
         }
         if let Some(reason) = finish {
             sample.finish = Some(reason);
             active.last_finish = Some(Instant::now());
             let slot = sample.slot;
-            self.decoder.clear(slot);
             self.free.push(slot);
             self.active[a].slots.retain(|&x| x != slot);
         }
@@ -404,7 +503,7 @@ impl Loop {
     /// until the end of the step so the indices of the current batch stay valid.
     fn fail(&mut self, a: usize, err: EngineError) {
         let slots = std::mem::take(&mut self.active[a].slots);
-        self.release(&slots);
+        self.release_cleared(&slots);
         let active = &mut self.active[a];
         let _ = active.job.events.send(Event::Done(Err(err)));
         // Mark the request cancelled so the next iteration drops it.
@@ -418,12 +517,10 @@ impl Loop {
 
     fn fail_all(&mut self, err: EngineError) {
         for active in std::mem::take(&mut self.active) {
-            for &slot in &active.slots {
-                self.decoder.clear(slot);
-                self.free.push(slot);
-            }
+            self.release_cleared(&active.slots);
             let _ = active.job.events.send(Event::Done(Err(err.clone())));
         }
+        self.publish_cache();
     }
 }
 
@@ -447,6 +544,7 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
         prompt_tokens: active.prompt_len(),
         timings: Timings {
             prompt_tokens: active.prompt_len(),
+            cached_prompt_tokens: active.reused,
             prompt_time: prefill_done.duration_since(admitted),
             completion_tokens,
             decode_tokens: completion_tokens - started,
@@ -455,4 +553,9 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
         },
         samples,
     }
+}
+
+/// How many leading tokens two sequences share.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }

@@ -100,8 +100,8 @@ impl Decoder for ToyDecoder {
         self.slots[dst] = prefix;
         Ok(())
     }
-    fn clear(&mut self, slot: usize) {
-        self.slots[slot].clear();
+    fn truncate(&mut self, slot: usize, len: usize) {
+        self.slots[slot].truncate(len);
     }
 }
 
@@ -325,4 +325,107 @@ fn splitting_samples_over_requests_keeps_each_sample() {
         parts.extend(e.generate(r).unwrap().samples);
     }
     assert_eq!(whole.samples, parts);
+}
+
+/// Prompt tokens the toy model was asked to compute, over all passes.
+fn computed(e: &Engine) -> u64 {
+    e.stats().prompt_tokens_computed
+}
+
+#[test]
+fn a_repeated_prompt_is_computed_once() {
+    let (e, _) = engine(4, 256);
+    let prompt: Vec<u32> = (1..=60).map(|t| 5 + t % 30).collect();
+    let first = e.generate(request(&prompt, 2, 1.0, 9, 12)).unwrap();
+    assert_eq!(first.timings.cached_prompt_tokens, 0);
+    assert_eq!(computed(&e), 60);
+    let again = e.generate(request(&prompt, 2, 1.0, 9, 12)).unwrap();
+    // All but the last token come from the cache; the samples are the same.
+    assert_eq!(again.timings.cached_prompt_tokens, 59);
+    assert_eq!(computed(&e), 61);
+    assert_eq!(first.samples, again.samples);
+    assert_eq!(e.stats().prompt_tokens_reused, 59);
+}
+
+#[test]
+fn a_shared_beginning_is_reused_and_the_rest_computed() {
+    let (e, _) = engine(2, 256);
+    let system: Vec<u32> = (0..40).map(|t| 5 + t % 31).collect();
+    let a = [system.clone(), vec![7, 8, 9]].concat();
+    let b = [system.clone(), vec![9, 8, 7, 6]].concat();
+    e.generate(request(&a, 1, 0.0, 1, 10)).unwrap();
+    let out = e.generate(request(&b, 1, 0.0, 1, 10)).unwrap();
+    assert_eq!(out.timings.cached_prompt_tokens, 40);
+    // What comes out is what a fresh engine computes from scratch.
+    assert_eq!(out.samples[0].token_ids, reference_greedy(&b, 10));
+}
+
+#[test]
+fn a_follow_up_turn_reuses_the_previous_answer() {
+    let (e, _) = engine(1, 256);
+    let prompt = [11, 12, 13, 14];
+    let first = e.generate(request(&prompt, 1, 0.0, 1, 8)).unwrap();
+    let answer = &first.samples[0].token_ids;
+    assert_eq!(answer.len(), 8);
+    // The slot fed back all generated tokens but the last.
+    let next = [&prompt[..], &answer[..], &[15, 16]].concat();
+    let out = e.generate(request(&next, 1, 0.0, 1, 6)).unwrap();
+    assert_eq!(out.timings.cached_prompt_tokens, 4 + 7);
+    assert_eq!(out.samples[0].token_ids, reference_greedy(&next, 6));
+}
+
+#[test]
+fn samples_beyond_the_slots_do_not_prefill_the_prompt_again() {
+    let (e, _) = engine(2, 256);
+    let prompt: Vec<u32> = (0..50).map(|t| 6 + t % 29).collect();
+    let whole = {
+        let (big, _) = engine(6, 256);
+        big.generate(request(&prompt, 6, 1.0, 4, 10))
+            .unwrap()
+            .samples
+    };
+    // Six samples over two slots: three parts queued behind each other.
+    let handles: Vec<_> = [0, 2, 4]
+        .into_iter()
+        .map(|first| {
+            let mut r = request(&prompt, 2, 1.0, 4, 10);
+            r.first_index = first;
+            e.submit(r).unwrap()
+        })
+        .collect();
+    let parts: Vec<_> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
+    assert_eq!(computed(&e), 50 + 1 + 1);
+    let cached: Vec<_> = parts
+        .iter()
+        .map(|p| p.timings.cached_prompt_tokens)
+        .collect();
+    assert_eq!(cached, [0, 49, 49]);
+    let samples: Vec<_> = parts.into_iter().flat_map(|p| p.samples).collect();
+    assert_eq!(samples, whole);
+}
+
+#[test]
+fn stats_show_the_batch_and_the_cache() {
+    let (e, _) = engine_with_eos(3, 1_000_000, usize::MAX);
+    let h = e.submit(request(&[5, 6, 7], 3, 1.0, 2, 100_000)).unwrap();
+    // Wait until the three samples decode together.
+    let mut seen = StatsSnapshot::default();
+    for _ in 0..10_000 {
+        seen = e.stats();
+        if seen.batch_sequences == 3 {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(seen.batch_sequences, 3);
+    assert_eq!(seen.batch_tokens, 3);
+    assert_eq!(seen.busy_slots, 3, "{seen:?}");
+    assert!(seen.used_tokens >= 9, "{seen:?}");
+    drop(h);
+    // Once the request is gone its slots are free but keep their tokens.
+    let out = e.generate(request(&[9], 1, 0.0, 0, 1)).unwrap();
+    assert_eq!(out.samples[0].token_ids.len(), 1);
+    let after = e.stats();
+    assert_eq!(after.busy_slots, 0);
+    assert!(after.cached_tokens >= 9, "{after:?}");
 }
