@@ -55,6 +55,7 @@ impl Llm for FakeLlm {
             usage: Usage {
                 prompt_tokens: 5,
                 completion_tokens: 10 * request.n as u64,
+                cached_prompt_tokens: 0,
             },
         })
     }

@@ -171,9 +171,11 @@ impl LocalLlm {
 }
 
 /// One answer from the outputs of a request's parts, in sample order. The prompt is
-/// counted once, as the OpenAI API counts it for `n` samples.
+/// counted once, as the OpenAI API counts it for `n` samples, and so are its cached
+/// tokens (those of the first part; the engine's own figures count every part).
 fn merge(parts: Vec<GenerateOutput>) -> ChatResponse {
     let prompt_tokens = parts.first().map(|o| o.prompt_tokens).unwrap_or(0) as u64;
+    let cached_prompt_tokens = parts.first().map_or(0, |o| o.timings.cached_prompt_tokens) as u64;
     let samples: Vec<_> = parts.into_iter().flat_map(|o| o.samples).collect();
     let completion_tokens = samples.iter().map(|s| s.token_ids.len() as u64).sum();
     let completions = samples
@@ -193,6 +195,7 @@ fn merge(parts: Vec<GenerateOutput>) -> ChatResponse {
         usage: Usage {
             prompt_tokens,
             completion_tokens,
+            cached_prompt_tokens,
         },
     }
 }

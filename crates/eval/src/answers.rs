@@ -127,6 +127,7 @@ fn record(
         llm::Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
+            cached_prompt_tokens: u.cached_prompt_tokens,
         },
     );
     if result.samples.is_empty() {

@@ -113,6 +113,11 @@ pub struct Completion {
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Leading prompt tokens the backend took from its prompt cache instead of
+    /// computing them (OpenAI's `usage.prompt_tokens_details.cached_tokens`); part of
+    /// `prompt_tokens`, 0 when the backend does not say.
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
 }
 
 impl Usage {
@@ -122,6 +127,7 @@ impl Usage {
     pub fn add(&mut self, other: Usage) {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
+        self.cached_prompt_tokens += other.cached_prompt_tokens;
     }
 }
 

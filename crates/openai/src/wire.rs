@@ -59,9 +59,14 @@ fn finish_reason(v: Option<&Value>) -> Option<FinishReason> {
 fn usage(v: Option<&Value>) -> Option<Usage> {
     let v = v.filter(|v| v.is_object())?;
     let field = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let cached = v
+        .pointer("/prompt_tokens_details/cached_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     Some(Usage {
         prompt_tokens: field("prompt_tokens"),
         completion_tokens: field("completion_tokens"),
+        cached_prompt_tokens: cached,
     })
 }
 
@@ -311,7 +316,18 @@ mod tests {
         assert_eq!(r.completions[1].reasoning.as_deref(), Some("t"));
         assert_eq!(r.completions[1].finish_reason, FinishReason::Length);
         assert_eq!(r.usage.total(), 7);
+        assert_eq!(r.usage.cached_prompt_tokens, 0);
         assert_eq!(r.completions[0].completion_tokens, None);
+    }
+
+    #[test]
+    fn cached_prompt_tokens_are_read_from_the_usage_details() {
+        let body = br#"{"choices":[{"index":0,"message":{"content":"A"},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":300,"completion_tokens":4,
+                     "prompt_tokens_details":{"cached_tokens":256}}}"#;
+        let r = parse_response(body).expect("valid");
+        assert_eq!(r.usage.cached_prompt_tokens, 256);
+        assert_eq!(r.usage.prompt_tokens, 300);
     }
 
     #[test]

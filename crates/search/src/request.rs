@@ -97,8 +97,11 @@ pub(crate) fn store_answers(
             &job.problem_key,
             job.kind,
             &samples,
-            response.usage.prompt_tokens,
-            response.usage.completion_tokens,
+            store::RequestTokens {
+                prompt: response.usage.prompt_tokens,
+                cached_prompt: response.usage.cached_prompt_tokens,
+                completion: response.usage.completion_tokens,
+            },
         )
         .map_err(|e| format!("could not store samples: {e}"))?;
     for s in &samples {

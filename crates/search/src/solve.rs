@@ -288,6 +288,7 @@ impl Solver {
             Usage {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
+                cached_prompt_tokens: u.cached_prompt_tokens,
             },
         ))
     }

@@ -473,6 +473,7 @@ impl Jobs {
                         llm::Usage {
                             prompt_tokens: u.prompt_tokens,
                             completion_tokens: u.completion_tokens,
+                            cached_prompt_tokens: u.cached_prompt_tokens,
                         },
                     );
                     let gold = p.answer.clone();

@@ -15,7 +15,7 @@
 //!   meta-verification. `id` is the sample's planned identity (see the `search` crate),
 //!   and it is the primary key: storing the same sample twice is impossible.
 //! - `usage(id, problem_key, kind, samples, prompt_tokens, completion_tokens,
-//!   created_at)` — one row per model request.
+//!   created_at, cached_prompt_tokens)` — one row per model request.
 //! - `grades(id, problem_key, proof_id, text, grade, created_at)` — a judge's 0–7
 //!   grade of a proof against the reference solution (`eval` on proof benchmarks).
 //! - `config(key, value)` — settings of the run (the search configuration as JSON).
@@ -28,7 +28,7 @@ mod rows;
 pub mod schema;
 
 pub use input::{load_problems, parse_problems, InputError};
-pub use rows::{Grade, Kind, ParseStatus, Problem, Sample, UsageTotals};
+pub use rows::{Grade, Kind, ParseStatus, Problem, RequestTokens, Sample, UsageTotals};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -174,21 +174,21 @@ impl Store {
         problem_key: &str,
         kind: Kind,
         samples: &[Sample],
-        prompt_tokens: u64,
-        completion_tokens: u64,
+        tokens: RequestTokens,
     ) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = unix_now();
         tx.execute(
             "INSERT INTO usage (problem_key, kind, samples, prompt_tokens, completion_tokens, \
-             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             cached_prompt_tokens, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 problem_key,
                 kind.as_str(),
                 samples.len() as i64,
-                prompt_tokens as i64,
-                completion_tokens as i64,
+                tokens.prompt as i64,
+                tokens.completion as i64,
+                tokens.cached_prompt as i64,
                 now
             ],
         )?;
@@ -248,14 +248,15 @@ impl Store {
     pub fn usage(&self, problem_key: Option<&str>) -> Result<UsageTotals> {
         let conn = self.conn();
         let sql = "SELECT COUNT(*), COALESCE(SUM(samples), 0), COALESCE(SUM(prompt_tokens), 0), \
-                   COALESCE(SUM(completion_tokens), 0) FROM usage \
-                   WHERE (?1 IS NULL OR problem_key = ?1)";
+                   COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cached_prompt_tokens), 0) \
+                   FROM usage WHERE (?1 IS NULL OR problem_key = ?1)";
         let t = conn.query_row(sql, [problem_key], |r| {
             Ok(UsageTotals {
                 requests: r.get::<_, i64>(0)? as u64,
                 samples: r.get::<_, i64>(1)? as u64,
                 prompt_tokens: r.get::<_, i64>(2)? as u64,
                 completion_tokens: r.get::<_, i64>(3)? as u64,
+                cached_prompt_tokens: r.get::<_, i64>(4)? as u64,
             })
         })?;
         Ok(t)

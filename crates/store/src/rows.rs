@@ -150,6 +150,18 @@ pub struct UsageTotals {
     pub samples: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Prompt tokens the backend reported as taken from its prompt cache.
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
+}
+
+/// Token counts of one request, as stored beside its samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestTokens {
+    pub prompt: u64,
+    /// Of `prompt`, the tokens found in the backend's prompt cache.
+    pub cached_prompt: u64,
+    pub completion: u64,
 }
 
 impl UsageTotals {

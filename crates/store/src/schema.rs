@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS usage (
     samples           INTEGER NOT NULL,
     prompt_tokens     INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
-    created_at        REAL NOT NULL
+    created_at        REAL NOT NULL,
+    cached_prompt_tokens INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS samples (
     id                TEXT PRIMARY KEY,
@@ -72,8 +73,15 @@ CREATE VIEW IF NOT EXISTS meta_verifications AS
 
 /// Columns added after the first release, with their types: opening an older run
 /// database adds them (`ALTER TABLE ... ADD COLUMN`), so old runs stay readable.
-pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] =
-    &[("problems", "answer", "TEXT"), ("problems", "info", "TEXT")];
+pub(crate) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("problems", "answer", "TEXT"),
+    ("problems", "info", "TEXT"),
+    (
+        "usage",
+        "cached_prompt_tokens",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
 
 /// Insert one sample; `OR IGNORE` makes a second write of the same id a no-op.
 pub(crate) const INSERT_SAMPLE: &str = "

@@ -43,7 +43,7 @@ fn samples_round_trip_and_never_duplicate() {
     let b = proof("p/r0/p1", 1);
     assert_eq!(
         store
-            .insert_samples("p", Kind::Proof, &[a.clone(), b.clone()], 10, 24)
+            .insert_samples("p", Kind::Proof, &[a.clone(), b.clone()], tokens(10, 24))
             .unwrap(),
         2
     );
@@ -52,7 +52,7 @@ fn samples_round_trip_and_never_duplicate() {
     changed.text = "other".into();
     assert_eq!(
         store
-            .insert_samples("p", Kind::Proof, &[changed], 10, 5)
+            .insert_samples("p", Kind::Proof, &[changed], tokens(10, 5))
             .unwrap(),
         0
     );
@@ -61,6 +61,7 @@ fn samples_round_trip_and_never_duplicate() {
     let usage = store.usage(Some("p")).unwrap();
     assert_eq!((usage.requests, usage.prompt_tokens), (2, 20));
     assert_eq!(usage.completion_tokens, 29);
+    assert_eq!(usage.cached_prompt_tokens, 10);
     assert_eq!(store.usage(Some("nope")).unwrap(), UsageTotals::default());
     assert_eq!(store.counts().unwrap(), (2, 0, 0));
 }
@@ -85,7 +86,7 @@ fn data_survives_reopening_and_config_is_kept() {
         let store = Store::open(&path).unwrap();
         store.add_problem(&problem("p", "Q")).unwrap();
         store
-            .insert_samples("p", Kind::Proof, &[proof("p/r0/p0", 0)], 1, 1)
+            .insert_samples("p", Kind::Proof, &[proof("p/r0/p0", 0)], tokens(1, 1))
             .unwrap();
         store.set_config("search", "{\"proofs\":4}").unwrap();
         store.set_config("search", "{\"proofs\":8}").unwrap();
@@ -98,4 +99,12 @@ fn data_survives_reopening_and_config_is_kept() {
     );
     assert_eq!(store.config("missing").unwrap(), None);
     assert_eq!(store.all_samples().unwrap()[0].parent_ids, vec!["a", "b"]);
+}
+
+fn tokens(prompt: u64, completion: u64) -> RequestTokens {
+    RequestTokens {
+        prompt,
+        cached_prompt: prompt / 2,
+        completion,
+    }
 }

@@ -98,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let sample = calibration::as_sample(p);
         let stored = store.samples(&problem.key)?;
         if !stored.iter().any(|s| s.id == sample.id) {
-            store.insert_samples(&problem.key, Kind::Proof, &[sample], 0, 0)?;
+            store.insert_samples(&problem.key, Kind::Proof, &[sample], Default::default())?;
         }
     }
     let sampling = SolveArgs {

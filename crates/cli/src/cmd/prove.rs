@@ -339,8 +339,11 @@ fn print_summary(o: &Outcome) {
         o.samples.proofs, o.samples.verifications, o.samples.metas, o.samples.unparsable
     );
     println!(
-        "  tokens: {} prompt + {} completion in {} requests",
-        o.usage.prompt_tokens, o.usage.completion_tokens, o.usage.requests
+        "  tokens: {} prompt ({} from the prompt cache) + {} completion in {} requests",
+        o.usage.prompt_tokens,
+        o.usage.cached_prompt_tokens,
+        o.usage.completion_tokens,
+        o.usage.requests
     );
     match &o.best {
         Some(b) => {

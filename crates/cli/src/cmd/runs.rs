@@ -85,8 +85,8 @@ fn show(path: &Path) -> anyhow::Result<i32> {
     let (p, v, m) = store.counts()?;
     let usage = store.usage(None)?;
     println!(
-        "samples: {p} proofs, {v} verifications, {m} meta-verifications; tokens: {} prompt + {} completion in {} requests\n",
-        usage.prompt_tokens, usage.completion_tokens, usage.requests
+        "samples: {p} proofs, {v} verifications, {m} meta-verifications; tokens: {} prompt ({} cached) + {} completion in {} requests\n",
+        usage.prompt_tokens, usage.cached_prompt_tokens, usage.completion_tokens, usage.requests
     );
     for o in outcomes(&store, &cfg)? {
         let status = if o.solved { "SOLVED" } else { "not solved" };

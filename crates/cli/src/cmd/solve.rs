@@ -209,7 +209,11 @@ fn report(problem: &Problem, r: &SolveResult, checker: &Checker, as_json: bool) 
             "groups": groups,
             "mean_scores": r.samples.iter().map(|s| s.mean_score).collect::<Vec<_>>(),
             "self_scores": r.samples.iter().map(|s| s.self_score).collect::<Vec<_>>(),
-            "usage": {"prompt_tokens": r.usage.prompt_tokens, "completion_tokens": r.usage.completion_tokens},
+            "usage": {
+                "prompt_tokens": r.usage.prompt_tokens,
+                "cached_prompt_tokens": r.usage.cached_prompt_tokens,
+                "completion_tokens": r.usage.completion_tokens,
+            },
         });
         println!("{out}");
         return;
