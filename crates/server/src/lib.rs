@@ -285,6 +285,13 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(local) = &state.local {
+        let engine = &local.model().engine;
+        let info = engine.info();
+        state
+            .metrics
+            .observe_engine(engine.stats(), info.slots * info.max_len);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -2,7 +2,8 @@
 //!
 //! Requests by route and status, prompt and completion tokens, generations queued and
 //! running, sequences in the engine's batch, time to first token and time per output
-//! token.
+//! token; and, read from the local engine at each scrape, its last batch, KV cache use
+//! and the prompt tokens its prompt cache saved.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 /// Labels of the request counter.
 pub type RouteLabels = Vec<(String, String)>;
@@ -30,6 +33,67 @@ pub struct Metrics {
     /// Engine facts: sequence slots (the largest batch) and tokens per slot.
     pub engine_slots: Gauge,
     pub engine_context: Gauge,
+    engine: EngineGauges,
+}
+
+/// Figures copied from the engine loop's own counters when `/metrics` is read.
+#[derive(Default)]
+struct EngineGauges {
+    batch_sequences: Gauge,
+    batch_tokens: Gauge,
+    kv_used_tokens: Gauge,
+    kv_cached_tokens: Gauge,
+    kv_usage: Gauge<f64, AtomicU64>,
+    forward_passes: Counter,
+    prompt_tokens_computed: Counter,
+    prompt_tokens_reused: Counter,
+    /// Serialises scrapes: counters advance by the difference to the engine's totals.
+    sync: Mutex<()>,
+}
+
+impl EngineGauges {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "engine_batch_sequences",
+            "Sequences in the engine's last forward pass",
+            self.batch_sequences.clone(),
+        );
+        r.register(
+            "engine_batch_tokens",
+            "Tokens in the engine's last forward pass (decode steps and prompt chunks)",
+            self.batch_tokens.clone(),
+        );
+        r.register(
+            "kv_cache_used_tokens",
+            "Tokens in the KV cache of running sequences",
+            self.kv_used_tokens.clone(),
+        );
+        r.register(
+            "kv_cache_cached_tokens",
+            "Tokens kept in free KV cache slots for the prompt cache",
+            self.kv_cached_tokens.clone(),
+        );
+        r.register(
+            "kv_cache_usage_ratio",
+            "Share of the KV cache (slots x context) held by running sequences",
+            self.kv_usage.clone(),
+        );
+        r.register(
+            "engine_forward_passes",
+            "Forward passes of the engine",
+            self.forward_passes.clone(),
+        );
+        r.register(
+            "engine_prompt_tokens_computed",
+            "Prompt tokens the engine computed",
+            self.prompt_tokens_computed.clone(),
+        );
+        r.register(
+            "engine_prompt_tokens_reused",
+            "Prompt tokens taken from the prompt cache instead of computed",
+            self.prompt_tokens_reused.clone(),
+        );
+    }
 }
 
 impl Metrics {
@@ -95,7 +159,10 @@ impl Metrics {
             "Tokens per sequence slot (KV cache capacity)",
             engine_context.clone(),
         );
+        let engine = EngineGauges::default();
+        engine.register(&mut registry);
         Metrics {
+            engine,
             registry,
             requests,
             prompt_tokens,
@@ -118,6 +185,22 @@ impl Metrics {
                 ("status".to_string(), status.to_string()),
             ])
             .inc();
+    }
+
+    /// Copy the local engine's figures in; `capacity` is slots x context tokens.
+    pub fn observe_engine(&self, stats: engine::generate::StatsSnapshot, capacity: usize) {
+        let e = &self.engine;
+        let _one_at_a_time = e.sync.lock().unwrap_or_else(|p| p.into_inner());
+        e.batch_sequences.set(stats.batch_sequences as i64);
+        e.batch_tokens.set(stats.batch_tokens as i64);
+        e.kv_used_tokens.set(stats.used_tokens as i64);
+        e.kv_cached_tokens.set(stats.cached_tokens as i64);
+        e.kv_usage
+            .set(stats.used_tokens as f64 / capacity.max(1) as f64);
+        let advance = |c: &Counter, total: u64| c.inc_by(total.saturating_sub(c.get()));
+        advance(&e.forward_passes, stats.forward_passes);
+        advance(&e.prompt_tokens_computed, stats.prompt_tokens_computed);
+        advance(&e.prompt_tokens_reused, stats.prompt_tokens_reused);
     }
 
     /// The exposition text.

@@ -14,6 +14,7 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::generate::GenerateRequest;
+use engine::tokenizer::Tokenizer;
 use engine::{LocalLlm, SamplingParams};
 use futures::StreamExt;
 use llm::{ChatRequest, Message, Role, StreamEvent};
@@ -269,8 +270,13 @@ fn check_prompt(state: &AppState, prompt_tokens: usize) -> Result<(), ApiError> 
     Ok(())
 }
 
-fn usage_json(prompt: u64, completion: u64) -> Value {
-    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+fn usage_json(prompt: u64, completion: u64, cached: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    })
 }
 
 fn finish_str(f: llm::FinishReason) -> &'static str {
@@ -307,10 +313,11 @@ async fn chat(state: Arc<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let model = state.model_name.clone();
     if s.logprobs {
         if s.stream {
-            return Err(ApiError::invalid(
-                "logprobs",
-                "logprobs are given in answers that are not streamed",
-            ));
+            let opens_think = llm
+                .render(&msgs)
+                .map(|p| p.trim_end().ends_with("<think>"))
+                .unwrap_or(false);
+            return stream_direct(&state, &llm, prompt, &s, Some(opens_think));
         }
         return generate_direct(&state, &llm, prompt, &s, true).await;
     }
@@ -349,7 +356,7 @@ async fn chat(state: Arc<AppState>, body: Bytes) -> Result<Response, ApiError> {
             "created": now(),
             "model": model,
             "choices": choices,
-            "usage": usage_json(r.usage.prompt_tokens, r.usage.completion_tokens),
+            "usage": usage_json(r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.cached_prompt_tokens),
         }))
         .into_response());
     }
@@ -393,7 +400,8 @@ async fn chat(state: Arc<AppState>, body: Bytes) -> Result<Response, ApiError> {
                     .map(|(i, c)| chunk(json!([{"index": i, "delta": {}, "finish_reason": finish_str(c.finish_reason)}]), None))
                     .collect();
                 if include_usage {
-                    v.push(chunk(json!([]), Some(usage_json(r.usage.prompt_tokens, r.usage.completion_tokens))));
+                    let u = &r.usage;
+                    v.push(chunk(json!([]), Some(usage_json(u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens))));
                 }
                 v.push(SseEvent::default().data("[DONE]"));
                 v
@@ -451,15 +459,84 @@ async fn generate_direct(
     chat: bool,
 ) -> Result<Response, ApiError> {
     let model = llm.model();
-    let slots = model.engine.info().slots;
+    let prompt_tokens = prompt.len() as u64;
+    let request = direct_request(state, llm, prompt, s, false)?;
+    let started = Instant::now();
+    let _running = Running::new(state, s.n);
+    let handle = model
+        .engine
+        .submit(request)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let out = handle.wait_async().await.map_err(|e| {
+        ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?;
+    let completion_tokens = out.completion_tokens() as u64;
+    let cached_tokens = out.timings.cached_prompt_tokens as u64;
+    state.metrics.prompt_tokens.inc_by(prompt_tokens);
+    state.metrics.completion_tokens.inc_by(completion_tokens);
+    observe_per_token(state, started, completion_tokens);
+    let tok = &model.tokenizer;
+    let choices: Vec<Value> = out
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, sample)| {
+            let finish = finish_str(sample.finish_reason.into());
+            if chat {
+                let (text, reasoning) = llm::split_think(&sample.text);
+                let mut message = json!({"role": "assistant", "content": text});
+                if let Some(r) = reasoning {
+                    message["reasoning_content"] = json!(r);
+                }
+                let content: Vec<Value> = sample
+                    .token_ids
+                    .iter()
+                    .zip(&sample.logprobs)
+                    .enumerate()
+                    .map(|(k, (&t, &lp))| {
+                        let top = sample.top_logprobs.get(k).map_or(&[][..], Vec::as_slice);
+                        chat_logprob(tok, t, lp, top)
+                    })
+                    .collect();
+                let logprobs = if s.logprobs { json!({"content": content}) } else { Value::Null };
+                json!({"index": i, "message": message, "finish_reason": finish, "logprobs": logprobs})
+            } else {
+                let logprobs = if s.logprobs {
+                    legacy_logprobs(tok, &sample.token_ids, &sample.logprobs, &sample.top_logprobs)
+                } else {
+                    Value::Null
+                };
+                json!({"index": i, "text": sample.text, "finish_reason": finish, "logprobs": logprobs})
+            }
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": request_id(if chat { "chatcmpl" } else { "cmpl" }),
+        "object": if chat { "chat.completion" } else { "text_completion" },
+        "created": now(),
+        "model": state.model_name,
+        "choices": choices,
+        "usage": usage_json(prompt_tokens, completion_tokens, cached_tokens),
+    }))
+    .into_response())
+}
+
+/// The engine request of a direct generation (no `n` splitting: it must fit the slots).
+fn direct_request(
+    state: &AppState,
+    llm: &LocalLlm,
+    prompt: Vec<u32>,
+    s: &Sampling,
+    stream: bool,
+) -> Result<GenerateRequest, ApiError> {
+    let slots = llm.model().engine.info().slots;
     if s.n as usize > slots {
         return Err(ApiError::invalid(
             "n",
             format!("with logprobs or text completions, n is at most {slots}"),
         ));
     }
-    let prompt_tokens = prompt.len() as u64;
-    let request = GenerateRequest {
+    Ok(GenerateRequest {
         prompt,
         n: s.n as usize,
         sampling: SamplingParams {
@@ -474,89 +551,223 @@ async fn generate_direct(
             .max_tokens
             .map_or(state.limits.default_max_tokens, |m| m as usize),
         stop: s.stop.clone(),
-        stream: false,
+        stream,
         top_logprobs: s.top_logprobs,
-    };
+    })
+}
+
+/// One token of a chat answer's `logprobs.content`.
+fn chat_logprob(tok: &Tokenizer, token: u32, logprob: f32, top: &[(u32, f32)]) -> Value {
+    let text = tok.decode(&[token]);
+    let top: Vec<Value> = top
+        .iter()
+        .map(|&(id, alt)| {
+            let text = tok.decode(&[id]);
+            json!({"token": text, "logprob": alt, "bytes": text.as_bytes()})
+        })
+        .collect();
+    json!({"token": text, "logprob": logprob, "bytes": text.as_bytes(), "top_logprobs": top})
+}
+
+/// Text completions' legacy layout: token strings, their log-probabilities and one
+/// `{token: logprob}` object of alternatives per position.
+fn legacy_logprobs(
+    tok: &Tokenizer,
+    tokens: &[u32],
+    logprobs: &[f32],
+    top: &[Vec<(u32, f32)>],
+) -> Value {
+    let texts: Vec<String> = tokens.iter().map(|&t| tok.decode(&[t])).collect();
+    let top: Vec<Value> = top
+        .iter()
+        .map(|alts| {
+            let map: serde_json::Map<String, Value> = alts
+                .iter()
+                .map(|&(id, alt)| (tok.decode(&[id]), json!(alt)))
+                .collect();
+            Value::Object(map)
+        })
+        .collect();
+    json!({"tokens": texts, "token_logprobs": logprobs, "top_logprobs": top, "text_offset": null})
+}
+
+/// Stream a direct generation: one chunk per generated token, with its logprobs when
+/// asked. `think` is `Some(prompt opens <think>)` for chat, which splits reasoning
+/// from content as the chat stream does; `None` for text completions.
+fn stream_direct(
+    state: &Arc<AppState>,
+    llm: &Arc<LocalLlm>,
+    prompt: Vec<u32>,
+    s: &Sampling,
+    think: Option<bool>,
+) -> Result<Response, ApiError> {
+    let prompt_tokens = prompt.len() as u64;
+    let request = direct_request(state, llm, prompt, s, true)?;
+    let n = s.n as usize;
     let started = Instant::now();
-    let _running = Running::new(state, s.n);
-    let handle = model
+    let running = Running::new(state, s.n);
+    let mut handle = llm
+        .model()
         .engine
         .submit(request)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let out = handle.wait_async().await.map_err(|e| {
-        ApiError::status(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-    })?;
-    let completion_tokens = out.completion_tokens() as u64;
-    state.metrics.prompt_tokens.inc_by(prompt_tokens);
-    state.metrics.completion_tokens.inc_by(completion_tokens);
-    observe_per_token(state, started, completion_tokens);
-    let tok = &model.tokenizer;
-    let choices: Vec<Value> = out
-        .samples
-        .iter()
-        .enumerate()
-        .map(|(i, sample)| {
-            let finish = finish_str(sample.finish_reason.into());
-            let tokens: Vec<String> = sample.token_ids.iter().map(|&t| tok.decode(&[t])).collect();
-            if chat {
-                let (text, reasoning) = llm::split_think(&sample.text);
-                let mut message = json!({"role": "assistant", "content": text});
-                if let Some(r) = reasoning {
-                    message["reasoning_content"] = json!(r);
-                }
-                let content: Vec<Value> = tokens
-                    .iter()
-                    .zip(&sample.logprobs)
-                    .enumerate()
-                    .map(|(k, (t, lp))| {
-                        let top: Vec<Value> = sample
-                            .top_logprobs
-                            .get(k)
-                            .map(|alts| {
-                                alts.iter()
-                                    .map(|&(id, alt)| {
-                                        let text = tok.decode(&[id]);
-                                        json!({"token": text, "logprob": alt, "bytes": text.as_bytes()})
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        json!({"token": t, "logprob": lp, "bytes": t.as_bytes(), "top_logprobs": top})
-                    })
-                    .collect();
-                let logprobs = if s.logprobs { json!({"content": content}) } else { Value::Null };
-                json!({"index": i, "message": message, "finish_reason": finish, "logprobs": logprobs})
-            } else {
-                let logprobs = if s.logprobs {
-                    // The legacy layout: one {token: logprob} object per position.
-                    let top: Vec<Value> = sample
-                        .top_logprobs
-                        .iter()
-                        .map(|alts| {
-                            let map: serde_json::Map<String, Value> = alts
-                                .iter()
-                                .map(|&(id, alt)| (tok.decode(&[id]), json!(alt)))
-                                .collect();
-                            Value::Object(map)
-                        })
-                        .collect();
-                    json!({"tokens": tokens, "token_logprobs": sample.logprobs, "top_logprobs": top, "text_offset": null})
-                } else {
-                    Value::Null
-                };
-                json!({"index": i, "text": sample.text, "finish_reason": finish, "logprobs": logprobs})
+    let chat = think.is_some();
+    let (object, prefix) = if chat {
+        ("chat.completion.chunk", "chatcmpl")
+    } else {
+        ("text_completion", "cmpl")
+    };
+    let id = request_id(prefix);
+    let created = now();
+    let model = state.model_name.clone();
+    let include_usage = s.include_usage;
+    let logprobs = s.logprobs;
+    let chunk = move |choices: Value, usage: Option<Value>| {
+        let mut c = json!({"id": id, "object": object, "created": created, "model": model, "choices": choices});
+        if include_usage {
+            c["usage"] = usage.unwrap_or(Value::Null);
+        }
+        SseEvent::default().data(c.to_string())
+    };
+    let mut splits = vec![
+        if think == Some(true) {
+            llm::ThinkSplitter::in_reasoning()
+        } else {
+            llm::ThinkSplitter::default()
+        };
+        n
+    ];
+    let st = state.clone();
+    let llm = llm.clone();
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel::<SseEvent>();
+    tokio::spawn(async move {
+        let _running = running;
+        // A send fails once the client has gone; the handle's drop then cancels.
+        let tx = |e: SseEvent| {
+            let _ = out_tx.send(e);
+        };
+        let tok = &llm.model().tokenizer;
+        let mut first_token_seen = false;
+        if chat {
+            for i in 0..n {
+                tx(chunk(
+                    json!([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+                    None,
+                ));
             }
-        })
-        .collect();
-    Ok(Json(json!({
-        "id": request_id(if chat { "chatcmpl" } else { "cmpl" }),
-        "object": if chat { "chat.completion" } else { "text_completion" },
-        "created": now(),
-        "model": state.model_name,
-        "choices": choices,
-        "usage": usage_json(prompt_tokens, completion_tokens),
-    }))
-    .into_response())
+        }
+        while let Some(event) = handle.next().await {
+            if out_tx.is_closed() {
+                return;
+            }
+            match event {
+                engine::generate::Event::Delta {
+                    index,
+                    text,
+                    token,
+                    logprob,
+                    top_logprobs,
+                } => {
+                    if !first_token_seen {
+                        first_token_seen = true;
+                        st.metrics
+                            .time_to_first_token
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    if chat {
+                        let lp = logprobs.then(|| json!({"content": [chat_logprob(tok, token, logprob, &top_logprobs)]}));
+                        let parts = splits
+                            .get_mut(index)
+                            .map(|sp| sp.push(&text))
+                            .unwrap_or_default();
+                        if parts.is_empty() {
+                            tx(chunk(
+                                json!([{"index": index, "delta": {"content": ""}, "logprobs": lp, "finish_reason": null}]),
+                                None,
+                            ));
+                        }
+                        for (k, (piece, reasoning)) in parts.into_iter().enumerate() {
+                            let key = if reasoning {
+                                "reasoning_content"
+                            } else {
+                                "content"
+                            };
+                            let lp = if k == 0 { lp.clone() } else { None };
+                            tx(chunk(
+                                json!([{"index": index, "delta": {key: piece}, "logprobs": lp, "finish_reason": null}]),
+                                None,
+                            ));
+                        }
+                    } else {
+                        let lp = logprobs.then(|| {
+                            legacy_logprobs(
+                                tok,
+                                &[token],
+                                &[logprob],
+                                std::slice::from_ref(&top_logprobs),
+                            )
+                        });
+                        tx(chunk(
+                            json!([{"index": index, "text": text, "logprobs": lp, "finish_reason": null}]),
+                            None,
+                        ));
+                    }
+                }
+                engine::generate::Event::Done(Ok(out)) => {
+                    let completion_tokens = out.completion_tokens() as u64;
+                    st.metrics.prompt_tokens.inc_by(prompt_tokens);
+                    st.metrics.completion_tokens.inc_by(completion_tokens);
+                    observe_per_token(&st, started, completion_tokens);
+                    for (index, sample) in out.samples.iter().enumerate() {
+                        let finish = finish_str(sample.finish_reason.into());
+                        if chat {
+                            if let Some(split) = splits.get_mut(index) {
+                                for (piece, reasoning) in split.finish() {
+                                    let key = if reasoning {
+                                        "reasoning_content"
+                                    } else {
+                                        "content"
+                                    };
+                                    tx(chunk(
+                                        json!([{"index": index, "delta": {key: piece}, "finish_reason": null}]),
+                                        None,
+                                    ));
+                                }
+                            }
+                            tx(chunk(
+                                json!([{"index": index, "delta": {}, "finish_reason": finish}]),
+                                None,
+                            ));
+                        } else {
+                            tx(chunk(
+                                json!([{"index": index, "text": "", "finish_reason": finish}]),
+                                None,
+                            ));
+                        }
+                    }
+                    if include_usage {
+                        let cached = out.timings.cached_prompt_tokens as u64;
+                        tx(chunk(
+                            json!([]),
+                            Some(usage_json(prompt_tokens, completion_tokens, cached)),
+                        ));
+                    }
+                    tx(SseEvent::default().data("[DONE]"));
+                    return;
+                }
+                engine::generate::Event::Done(Err(e)) => {
+                    tx(SseEvent::default().data(
+                        json!({"error": {"message": e.to_string(), "type": "server_error", "param": null, "code": "500"}}).to_string(),
+                    ));
+                    return;
+                }
+            }
+        }
+    });
+    let events = futures::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    Ok(Sse::new(events).into_response())
 }
 
 /// `POST /v1/completions`: a raw prompt, no chat template.
@@ -570,12 +781,6 @@ pub async fn completions(State(state): State<Arc<AppState>>, body: Bytes) -> Res
 async fn text_completion(state: Arc<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let m = body_json(&body)?;
     let mut s = sampling(&m, &state)?;
-    if s.stream {
-        return Err(ApiError::invalid(
-            "stream",
-            "streaming is offered for chat completions; use /v1/chat/completions",
-        ));
-    }
     let alternatives = integer(&m, "logprobs", 0..=5)?;
     s.logprobs = alternatives.is_some();
     s.top_logprobs = alternatives.unwrap_or(0) as usize;
@@ -598,6 +803,9 @@ async fn text_completion(state: Arc<AppState>, body: Bytes) -> Result<Response, 
         return Err(ApiError::invalid("prompt", "`prompt` is empty"));
     }
     check_prompt(&state, ids.len())?;
+    if s.stream {
+        return stream_direct(&state, &llm, ids, &s, None);
+    }
     generate_direct(&state, &llm, ids, &s, false).await
 }
 

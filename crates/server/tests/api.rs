@@ -457,6 +457,24 @@ async fn a_cancelled_job_keeps_its_samples_and_resumes() {
     assert_eq!(r.status().as_u16(), 409);
 }
 
+/// The JSON chunks of a streamed answer (without the final `[DONE]`).
+async fn stream_chunks(base: &str, path: &str, body: &str) -> Vec<serde_json::Value> {
+    let text = client()
+        .post(format!("{base}{path}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openai_api_over_the_test_model() {
     let path = engine::test_model_path();
@@ -507,6 +525,86 @@ async fn the_openai_api_over_the_test_model() {
         );
         assert!(top[0]["logprob"].as_f64() >= top[1]["logprob"].as_f64());
     }
+    // The same request again starts from the prompt cache: all but the prompt's
+    // last token are cached, and usage says so.
+    let logprob_chat = r#"{"messages": [{"role": "user", "content": "One, two,"}], "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 3}"#;
+    let (status, again) = post(&s.base, "/v1/chat/completions", logprob_chat).await;
+    assert_eq!(status, 200, "{again}");
+    let prompt_tokens = again["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(
+        again["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64(),
+        Some(prompt_tokens - 1),
+        "{again}"
+    );
+    // Streamed, logprobs come with each token; from the same cache state the tokens
+    // are the ones the answer above chose.
+    let streamed = stream_chunks(
+        &s.base,
+        "/v1/chat/completions",
+        &logprob_chat.replace("\"temperature\"", "\"stream\": true, \"temperature\""),
+    )
+    .await;
+    let streamed_tokens: Vec<serde_json::Value> = streamed
+        .iter()
+        .filter_map(|c| c["choices"][0]["logprobs"]["content"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    let answered: Vec<serde_json::Value> = again["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(streamed_tokens.len(), answered.len(), "{streamed:?}");
+    for (a, b) in streamed_tokens.iter().zip(&answered) {
+        assert_eq!(a["token"], b["token"]);
+        assert_eq!(a["top_logprobs"].as_array().map(Vec::len), Some(3));
+    }
+    let streamed_text: String = streamed
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        streamed_text,
+        again["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+    // Text completions stream too, with the legacy logprobs layout.
+    let text_req = r#"{"prompt": "The capital of France is", "max_tokens": 4, "temperature": 0, "logprobs": 2, "stream": true}"#;
+    let chunks = stream_chunks(&s.base, "/v1/completions", text_req).await;
+    let pieces: Vec<&serde_json::Value> = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["logprobs"].is_object())
+        .collect();
+    assert_eq!(pieces.len(), 4, "{chunks:?}");
+    for c in &pieces {
+        let top = c["choices"][0]["logprobs"]["top_logprobs"][0]
+            .as_object()
+            .unwrap();
+        assert_eq!(top.len(), 2);
+    }
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "length"
+    );
+    // The engine's figures reach /metrics.
+    let metrics = client()
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing from {metrics}"))
+    };
+    assert!(value("verimath_engine_prompt_tokens_reused_total") >= (prompt_tokens - 1) as f64);
+    assert!(value("verimath_engine_forward_passes_total") > 0.0);
+    assert!(value("verimath_kv_cache_cached_tokens") > 0.0);
+    assert_eq!(value("verimath_kv_cache_usage_ratio"), 0.0);
+    assert!(value("verimath_engine_batch_sequences") >= 1.0);
     let (status, _) = post(
         &s.base,
         "/v1/chat/completions",
