@@ -6,9 +6,14 @@
 //! a prose prompt, so both engines do the same work (only an end-of-text token, which
 //! such a prompt makes unlikely, would end one of our sequences early). With
 //! `--reference PYTHON` (a Python with llama-cpp-python, see
-//! scripts/install-bench-reference.sh) the same token ids go to llama.cpp in the same
-//! run, through its low-level batch API with the prompt shared by all sequences, and
-//! the ratios verimath / llama.cpp are printed.
+//! scripts/install-bench-reference.sh) prompts of the same lengths go to llama.cpp in
+//! the same run, through its low-level batch API with the prompt shared by all
+//! sequences, and the ratios verimath / llama.cpp are printed.
+//!
+//! Every run of ours starts from a prompt of its own (a numbered passage), so the
+//! prompt cache never serves a measurement it should not. One more figure measures
+//! the cache itself: the prompt time of a request sharing its first 1,500 tokens with
+//! the one before, as a share of that first request's prompt time.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,8 +47,10 @@ pub struct Args {
 const LONG_PROMPT_TOKENS: usize = 512;
 const SHARED_PROMPT_TOKENS: usize = 128;
 const SEQUENCES: [usize; 3] = [1, 4, 16];
-/// Context per sequence: room for the long prompt and the decoded tokens.
-const CONTEXT: usize = 1024;
+/// Leading tokens two prompts share in the prompt-cache measurement.
+const CACHED_PREFIX_TOKENS: usize = 1500;
+/// Context per sequence: room for the longest prompt and the decoded tokens.
+const CONTEXT: usize = 2048;
 const BATCH: usize = 512;
 
 /// Source text for the prompts: ordinary prose, repeated until long enough.
@@ -70,8 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ..LoadOptions::default()
     };
     let m = load_engine(&path, options).with_context(|| format!("loading {}", path.display()))?;
-    let long_prompt = prompt_tokens(&m, LONG_PROMPT_TOKENS);
-    let short_prompt = prompt_tokens(&m, SHARED_PROMPT_TOKENS);
+    let long_prompt = prompt_tokens(&m, LONG_PROMPT_TOKENS, 0);
+    let short_prompt = prompt_tokens(&m, SHARED_PROMPT_TOKENS, 0);
     eprintln!(
         "model {} ({}), {} runs each, {} decoded tokens per sequence",
         path.display(),
@@ -82,22 +89,40 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
     // Warm-up: page the weights in so the first measurement is not a disk read.
     m.engine
-        .generate(GenerateRequest::greedy(short_prompt.clone(), 2))?;
+        .generate(GenerateRequest::greedy(prompt_tokens(&m, 16, 9999), 2))?;
 
     let mut ours = Figures::default();
-    for _ in 0..args.repeats {
-        let out = m
-            .engine
-            .generate(GenerateRequest::greedy(long_prompt.clone(), 1))?;
+    for r in 0..args.repeats {
+        let prompt = prompt_tokens(&m, LONG_PROMPT_TOKENS, 1 + r);
+        let out = m.engine.generate(GenerateRequest::greedy(prompt, 1))?;
         ours.prompt.push(out.timings.prompt_tokens_per_s());
     }
     for (i, &n) in SEQUENCES.iter().enumerate() {
-        for _ in 0..args.repeats {
-            let mut request = GenerateRequest::greedy(short_prompt.clone(), args.decode_tokens);
+        for r in 0..args.repeats {
+            let prompt = prompt_tokens(&m, SHARED_PROMPT_TOKENS, 100 * (i + 1) + r);
+            let mut request = GenerateRequest::greedy(prompt, args.decode_tokens);
             request.n = n;
             let out = m.engine.generate(request)?;
             ours.decode[i].push(out.timings.decode_tokens_per_s());
         }
+    }
+    let mut cached = 0;
+    for r in 0..args.repeats {
+        let prefix = prompt_tokens(&m, CACHED_PREFIX_TOKENS, 1000 + r);
+        let ask = |question: &str| {
+            let tail = m.tokenizer.encode(question, false, false);
+            GenerateRequest::greedy([prefix.clone(), tail].concat(), 1)
+        };
+        let first = m
+            .engine
+            .generate(ask(" Question: who measured the fields?"))?;
+        let second = m
+            .engine
+            .generate(ask(" Question: where did algebra come from?"))?;
+        cached = second.timings.cached_prompt_tokens;
+        ours.reuse.push(
+            second.timings.prompt_time.as_secs_f64() / first.timings.prompt_time.as_secs_f64(),
+        );
     }
     drop(m);
 
@@ -117,6 +142,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         long_prompt.len(),
         short_prompt.len(),
     );
+    println!(
+        "prompt cache: a prompt sharing its first {cached} tokens with the previous one takes {:.1}% of its prompt time (median)",
+        100.0 * median(&ours.reuse)
+    );
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         // Other work on the machine skews both sides; the load puts figures in context.
         let avg: Vec<&str> = load.split_whitespace().take(3).collect();
@@ -125,9 +154,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `len` token ids of prose, starting with BOS when the model wants one.
-fn prompt_tokens(m: &LoadedModel, len: usize) -> Vec<u32> {
-    let text = PROSE.repeat(len / 8 + 1);
+/// `len` token ids of prose, starting with BOS when the model wants one; prompts of
+/// different `variant`s share nothing after BOS.
+fn prompt_tokens(m: &LoadedModel, len: usize, variant: usize) -> Vec<u32> {
+    let text = format!("Passage {variant}. {}", PROSE.repeat(len / 8 + 1));
     let mut ids = m.tokenizer.encode(&text, true, false);
     ids.truncate(len);
     ids
@@ -137,6 +167,8 @@ fn prompt_tokens(m: &LoadedModel, len: usize) -> Vec<u32> {
 struct Figures {
     prompt: Vec<f64>,
     decode: [Vec<f64>; 3],
+    /// Prompt time of a request whose prefix is cached, over the first one's.
+    reuse: Vec<f64>,
 }
 
 fn median(values: &[f64]) -> f64 {

@@ -236,6 +236,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                             &args.threads.to_string(),
                             "--n_ctx",
                             "4096",
+                            // By default a new request cuts the stream being served;
+                            // queue requests instead, as a load test needs.
+                            "--interrupt_requests",
+                            "false",
                         ])
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
