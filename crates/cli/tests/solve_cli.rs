@@ -24,7 +24,10 @@ fn start() -> ScriptedServer {
 }
 
 fn solve(server: &ScriptedServer, extra: &[&str]) -> (i32, String) {
+    // Runs go to `runs/` under the working directory: keep them out of the checkout.
+    let dir = tempfile::tempdir().expect("temporary directory");
     let out = Command::new(env!("CARGO_BIN_EXE_verimath"))
+        .current_dir(dir.path())
         .args(["solve", "--backend", &server.base_url(), "--retries", "0"])
         .args(extra)
         .output()
