@@ -77,9 +77,14 @@ pub fn parse_proof(text: &str, finish: FinishReason) -> ParsedProof {
 }
 
 /// Parse a verification or meta-verification: the score is the last `\boxed{}`, and
-/// the paragraph holding it must not box a different score.
+/// the paragraph holding it must not box a different score. A review with no box at
+/// all may still end on a line that states the score and nothing else
+/// (`Final score: 1`, `**Score:** 0.5`), as small models often write it.
 pub fn parse_judgement(text: &str, finish: FinishReason) -> ParsedScore {
-    let scored = final_score(text, true);
+    let scored = match final_score(text, true) {
+        Err(e) if boxed(text).is_empty() => stated_score(text).ok_or(e),
+        other => other,
+    };
     let error = if finish == FinishReason::Length {
         Some("truncated: the token limit was reached".to_string())
     } else if text.trim().is_empty() {
@@ -123,6 +128,34 @@ fn final_score(text: &str, last_paragraph: bool) -> Result<f64, String> {
         }
     }
     Ok(value)
+}
+
+/// The score on the last non-empty line when that line is only a score label and a
+/// value: an optional "final" or "overall", "score" or "grade", then `:`, `=` or
+/// "is", then 0, 0.5 or 1 (Markdown emphasis and a closing period allowed).
+fn stated_score(text: &str) -> Option<f64> {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let plain: String = line
+        .chars()
+        .filter(|c| !matches!(c, '*' | '#' | '_' | '`'))
+        .collect::<String>()
+        .trim()
+        .trim_end_matches('.')
+        .to_lowercase();
+    let rest = plain
+        .strip_prefix("final")
+        .or_else(|| plain.strip_prefix("overall"))
+        .unwrap_or(&plain)
+        .trim_start();
+    let rest = rest
+        .strip_prefix("score")
+        .or_else(|| rest.strip_prefix("grade"))?
+        .trim_start();
+    let value = rest
+        .strip_prefix(':')
+        .or_else(|| rest.strip_prefix('='))
+        .or_else(|| rest.strip_prefix("is "))?;
+    score_value(value)
 }
 
 fn fmt_score(v: f64) -> String {

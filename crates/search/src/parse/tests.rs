@@ -125,4 +125,17 @@ fn judgements_need_one_final_score() {
     // An earlier paragraph may box another value (a quoted answer); the last wins.
     let v = parse_judgement("They get \\boxed{0}.\n\nFinal score: \\boxed{0.5}", Stop);
     assert_eq!((v.score, v.error), (Some(0.5), None));
+    // Without a box, a last line that states only the score counts.
+    for (text, score) in [
+        ("Final score: 1", Some(1.0)),
+        ("The proof is fine.\n\n**Final Score:** 0.5.", Some(0.5)),
+        ("### Score = 0", Some(0.0)),
+        ("Overall grade is 1/2", Some(0.5)),
+        ("Final score: 0.8", None),
+        ("Final score: 1 because step 2 holds", None),
+        ("Score: 1\n\nBut step 3 fails.", None),
+        ("The score is 1", None),
+    ] {
+        assert_eq!(parse_judgement(text, Stop).score, score, "{text:?}");
+    }
 }
