@@ -230,9 +230,48 @@ pub fn split_think(text: &str) -> (String, Option<String>) {
     }
 }
 
+/// `text` with every `<think>…</think>` block removed, wherever it stands: what a
+/// reader of the answer (a refiner shown a critique) should see. A closing tag with
+/// no opening one drops what precedes it (as [`split_think`] reads it), an opening
+/// tag with no closing one drops the rest.
+pub fn strip_think(text: &str) -> String {
+    let mut rest = match (text.find("</think>"), text.find("<think>")) {
+        (Some(end), open) if open.is_none_or(|o| o > end) => &text[end + "</think>".len()..],
+        _ => text,
+    };
+    let mut out = String::new();
+    while let Some(start) = rest.find("<think>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</think>") {
+            Some(len) => rest = &rest[start + len + "</think>".len()..],
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    out.trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_think_removes_every_reasoning_block() {
+        assert_eq!(
+            strip_think("<think>a</think>\nStep 2 fails."),
+            "Step 2 fails."
+        );
+        assert_eq!(
+            strip_think("Step 1 ok. <think>hm</think>Step 2 fails.<think>x</think>"),
+            "Step 1 ok. Step 2 fails."
+        );
+        assert_eq!(
+            strip_think("all reasoning</think>\n\nVerdict: 0"),
+            "Verdict: 0"
+        );
+        assert_eq!(strip_think("Score 1. <think>never closed"), "Score 1.");
+        assert_eq!(strip_think("no tags"), "no tags");
+    }
 
     #[test]
     fn split_think_separates_reasoning() {

@@ -15,11 +15,26 @@ pub struct SearchConfig {
     pub refine: u32,
     /// Critiques shown with each refined proof (those that found issues first).
     pub critiques: u32,
+    /// Of those, at most this many with any one score, so the refiner sees more than
+    /// one verdict when the verifiers disagree (the release: 8 critiques, at most 4
+    /// per score).
+    #[serde(default = "default_critiques_per_score")]
+    pub critiques_per_score: u32,
+    /// Remove `<think>…</think>` reasoning from critiques before the refiner sees them.
+    #[serde(default = "yes")]
+    pub strip_think: bool,
     /// Refinement rounds after the first.
     pub rounds: u32,
     /// Judge each critique that found issues with the meta-verifier; critiques judged
     /// unreasonable (meta score 0) are hidden from the refiner and ignored in ranking.
     pub meta: bool,
+    /// With `meta`: only verifications scoring at most this are meta-verified.
+    #[serde(default = "default_meta_max_score")]
+    pub meta_max_score: f64,
+    /// A proof also passes (and stops the search) when every planned verification is
+    /// in and their mean exceeds this; `None`: only "every verification passed".
+    #[serde(default = "default_pass_mean")]
+    pub pass_mean: Option<f64>,
     /// Token limit per sample.
     pub max_tokens: Option<u32>,
     /// Token budget of the whole run (prompt + completion, stored usage included).
@@ -48,8 +63,12 @@ impl Default for SearchConfig {
             verifications: 64,
             refine: 64,
             critiques: 8,
+            critiques_per_score: default_critiques_per_score(),
+            strip_think: true,
             rounds: 16,
             meta: false,
+            meta_max_score: default_meta_max_score(),
+            pass_mean: default_pass_mean(),
             max_tokens: None,
             max_total_tokens: None,
             time_limit: None,
@@ -60,6 +79,20 @@ impl Default for SearchConfig {
             verify_unparsable: false,
         }
     }
+}
+
+// The released search's values, also for runs stored before these settings existed.
+fn default_critiques_per_score() -> u32 {
+    4
+}
+fn yes() -> bool {
+    true
+}
+fn default_meta_max_score() -> f64 {
+    0.75
+}
+fn default_pass_mean() -> Option<f64> {
+    Some(0.99999)
 }
 
 /// Named settings.

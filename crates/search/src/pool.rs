@@ -65,13 +65,16 @@ impl<'a> Pool<'a> {
                     counted.iter().map(|v| effective_score(v)).sum::<f64>() / counted.len() as f64
                 });
                 // A pass needs every planned verification stored and parsed, and each
-                // one scoring 1 or set aside by the meta-verifier.
-                let passed = proof.status == ParseStatus::Ok
+                // one scoring 1 or set aside by the meta-verifier; or, with
+                // `pass_mean`, every planned verification stored and a mean above it.
+                let complete = proof.status == ParseStatus::Ok
                     && verifications.len() >= cfg.verifications as usize
-                    && verifications.iter().all(|v| {
-                        v.status == ParseStatus::Ok && (v.score == Some(1.0) || unreasonable(v))
-                    })
                     && !counted.is_empty();
+                let all_pass = verifications.iter().all(|v| {
+                    v.status == ParseStatus::Ok && (v.score == Some(1.0) || unreasonable(v))
+                });
+                let mean_pass = matches!((cfg.pass_mean, mean), (Some(t), Some(m)) if m > t);
+                let passed = complete && (all_pass || mean_pass);
                 ProofStats {
                     proof,
                     counted,
@@ -142,18 +145,34 @@ fn effective_score(v: &Sample) -> f64 {
 
 /// The critiques shown to the refiner for `stats`: counted verifications that found
 /// issues (score < 1) first, then those that found none, then unparsable ones, each
-/// group in a pseudo-random order fixed by the ids; at most `count`.
-pub fn choose_critiques<'a>(stats: &ProofStats<'a>, count: u32) -> Vec<&'a Sample> {
-    let mut pick: Vec<&Sample> = stats.counted.clone();
-    pick.sort_by_key(|v| {
-        let group = match (v.status, v.score) {
-            (ParseStatus::Ok, Some(s)) if s < 1.0 => 0,
-            (ParseStatus::Ok, _) => 1,
-            _ => 2,
+/// group in a pseudo-random order fixed by the ids; at most `count`, and at most
+/// `per_score` with any one score (unparsable ones count as one score).
+pub fn choose_critiques<'a>(stats: &ProofStats<'a>, count: u32, per_score: u32) -> Vec<&'a Sample> {
+    let score_of = |v: &Sample| match (v.status, v.score) {
+        (ParseStatus::Ok, Some(s)) => Some((s * 2.0).round() as i64),
+        _ => None,
+    };
+    let mut order: Vec<&Sample> = stats.counted.clone();
+    order.sort_by_key(|v| {
+        let group = match score_of(v) {
+            Some(s) if s < 2 => 0,
+            Some(_) => 1,
+            None => 2,
         };
         (group, stable_hash(&format!("{}|{}", stats.proof.id, v.id)))
     });
-    pick.truncate(count as usize);
+    let mut taken: HashMap<Option<i64>, u32> = HashMap::new();
+    let mut pick = Vec::new();
+    for v in order {
+        if pick.len() >= count as usize {
+            break;
+        }
+        let n = taken.entry(score_of(v)).or_default();
+        if *n < per_score {
+            *n += 1;
+            pick.push(v);
+        }
+    }
     pick
 }
 

@@ -48,10 +48,18 @@ pub(crate) fn plan_round(
         .take(cfg.refine as usize)
         .enumerate()
         .map(|(slot, stats)| {
-            let critiques: Vec<&str> = choose_critiques(stats, cfg.critiques)
-                .into_iter()
-                .map(|v| v.text.as_str())
-                .collect();
+            let critiques: Vec<String> =
+                choose_critiques(stats, cfg.critiques, cfg.critiques_per_score)
+                    .into_iter()
+                    .map(|v| {
+                        if cfg.strip_think {
+                            llm::strip_think(&v.text)
+                        } else {
+                            v.text.clone()
+                        }
+                    })
+                    .collect();
+            let critiques: Vec<&str> = critiques.iter().map(String::as_str).collect();
             let body = stats.proof.body.as_deref().unwrap_or_default();
             let prompt = inner
                 .templates
@@ -302,10 +310,12 @@ impl RoundRunner {
     }
 
     /// Queue the meta-verification of the verification at `pos` when it is needed:
-    /// meta is on and the verification found issues (score < 1).
+    /// meta is on and the verification found issues (scores at most `meta_max_score`).
     fn after_verification(&mut self, pos: usize) {
         let v = &self.samples[pos];
-        if !self.inner.cfg.meta || v.status != ParseStatus::Ok || v.score == Some(1.0) {
+        let cfg = &self.inner.cfg;
+        let doubted = v.score.is_some_and(|s| s <= cfg.meta_max_score);
+        if !cfg.meta || v.status != ParseStatus::Ok || !doubted {
             return;
         }
         let id = meta_id(&v.id, 0);

@@ -246,6 +246,93 @@ async fn meta_verification_hides_unreasonable_critiques() {
 }
 
 #[tokio::test]
+async fn only_verifications_at_or_below_the_bar_are_meta_verified() {
+    // Reviews score 0, 0.5 and 1 in turn; with the bar at 0 only the 0s are judged.
+    let answer = |p: &str, i: u32| {
+        if is_meta(p) {
+            review("Fair.", "1")
+        } else if is_verification(p) {
+            review("Review.", ["0", "0.5", "1"][i as usize % 3])
+        } else {
+            proof_answer("argument")
+        }
+    };
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let mut cfg = small(2, 3, 0, 0);
+    cfg.meta = true;
+    cfg.meta_max_score = 0.0;
+    search(Mock::new(answer), store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(store.counts().unwrap(), (2, 6, 2));
+    // At the release's 0.75, the 0.5s are judged too.
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let mut cfg = small(2, 3, 0, 0);
+    cfg.meta = true;
+    search(Mock::new(answer), store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(store.counts().unwrap(), (2, 6, 4));
+}
+
+/// Backends split a leading `<think>` block off; one left open after the review
+/// stays in the stored text, and the refiner must not see it.
+#[tokio::test]
+async fn critiques_reach_the_refiner_without_their_reasoning() {
+    let model = Mock::new(|p, _| {
+        if is_verification(p) {
+            format!(
+                "{}\n<think>SECRET afterthought",
+                review("Step 2 is terse.", "0.5")
+            )
+        } else {
+            proof_answer("argument")
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    search(model.clone(), store.clone(), small(1, 2, 1, 1))
+        .prove(&problem())
+        .await
+        .unwrap();
+    let refine: Vec<String> = model
+        .prompts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.contains("Earlier attempts"))
+        .cloned()
+        .collect();
+    assert_eq!(refine.len(), 1);
+    assert!(refine[0].contains("Step 2 is terse.") && !refine[0].contains("SECRET"));
+    // With stripping off, the reasoning is shown as written.
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let mut cfg = small(1, 2, 1, 1);
+    cfg.strip_think = false;
+    let model2 = Mock::new(|p, _| {
+        if is_verification(p) {
+            format!(
+                "{}\n<think>SECRET afterthought",
+                review("Step 2 is terse.", "0.5")
+            )
+        } else {
+            proof_answer("argument")
+        }
+    });
+    search(model2.clone(), store, cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert!(model2
+        .prompts
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|p| p.contains("Earlier attempts") && p.contains("SECRET")));
+}
+
+#[tokio::test]
 async fn unparsable_proofs_are_kept_but_never_verified() {
     let store = Arc::new(Store::open_in_memory().unwrap());
     let model = Mock::new(|p, _| {

@@ -52,12 +52,26 @@ pub struct Args {
     /// Critiques shown with each refined proof.
     #[arg(long, value_name = "C")]
     pub critiques: Option<u32>,
+    /// Of those, at most this many with any one score [default: 4, as released].
+    #[arg(long, value_name = "N")]
+    pub critiques_per_score: Option<u32>,
+    /// Remove <think>…</think> reasoning from critiques shown to the refiner
+    /// [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub strip_think: Option<bool>,
     /// Refinement rounds after the first.
     #[arg(long, value_name = "R")]
     pub rounds: Option<u32>,
     /// Judge critiques with the meta-verifier; unreasonable ones are set aside.
     #[arg(long)]
     pub meta: bool,
+    /// With --meta, judge only verifications scoring at most this [default: 0.75].
+    #[arg(long, value_name = "SCORE")]
+    pub meta_max_score: Option<f64>,
+    /// A proof also passes once all its verifications are in and their mean exceeds
+    /// this; `off` keeps only "every verification passed" [default: 0.99999].
+    #[arg(long, value_name = "MEAN|off", value_parser = parse_pass_mean)]
+    pub pass_mean: Option<PassMean>,
     /// Token limit per sample.
     #[arg(long, value_name = "T")]
     pub max_tokens: Option<u32>,
@@ -186,6 +200,12 @@ fn search_config(args: &Args) -> SearchConfig {
     set(&mut c.verifications, args.verifications);
     set(&mut c.refine, args.refine);
     set(&mut c.critiques, args.critiques);
+    set(&mut c.critiques_per_score, args.critiques_per_score);
+    c.strip_think = args.strip_think.unwrap_or(c.strip_think);
+    c.meta_max_score = args.meta_max_score.unwrap_or(c.meta_max_score);
+    if let Some(PassMean(bar)) = args.pass_mean {
+        c.pass_mean = bar;
+    }
     set(&mut c.rounds, args.rounds);
     set(&mut c.batch, args.batch);
     c.meta |= args.meta;
@@ -196,6 +216,20 @@ fn search_config(args: &Args) -> SearchConfig {
     c.temperature = args.temperature.unwrap_or(c.temperature);
     c.verify_unparsable = args.verify_unparsable.unwrap_or(c.verify_unparsable);
     c
+}
+
+/// The value of `--pass-mean`: a bar, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct PassMean(Option<f64>);
+
+fn parse_pass_mean(s: &str) -> Result<PassMean, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(PassMean(None));
+    }
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(PassMean(Some(v))),
+        _ => Err(format!("`{s}` is not a mean score between 0 and 1, or off")),
+    }
 }
 
 /// `runs/YYYYMMDD-HHMMSS-PID.sqlite`: new for every invocation.

@@ -120,7 +120,7 @@ fn meta_zero_sets_a_critique_aside() {
     let pool = Pool::new(&s, &with_meta);
     assert_eq!(pool.stats[0].mean, Some(1.0));
     assert!(pool.passed().is_some());
-    assert!(choose_critiques(&pool.stats[0], 8)
+    assert!(choose_critiques(&pool.stats[0], 8, 8)
         .iter()
         .all(|v| v.id != "p/r0/p0/v1"));
     // Without --meta the same data ranks the proof at 0.5 and it does not pass.
@@ -142,11 +142,11 @@ fn critiques_that_found_issues_come_first_in_a_fixed_order() {
     }
     let c = cfg(8, false);
     let pool = Pool::new(&s, &c);
-    let first = choose_critiques(&pool.stats[0], 5);
+    let first = choose_critiques(&pool.stats[0], 5, 8);
     assert_eq!(first.len(), 5);
     assert!(first[..4].iter().all(|v| v.score == Some(0.5)));
     assert_eq!(first[4].score, Some(1.0));
-    let again: Vec<&str> = choose_critiques(&pool.stats[0], 5)
+    let again: Vec<&str> = choose_critiques(&pool.stats[0], 5, 8)
         .iter()
         .map(|v| v.id.as_str())
         .collect();
@@ -155,4 +155,50 @@ fn critiques_that_found_issues_come_first_in_a_fixed_order() {
         first.iter().map(|v| v.id.as_str()).collect::<Vec<_>>()
     );
     assert_eq!(stable_hash("abc"), 0xe71fa2190541574b);
+}
+
+#[test]
+fn at_most_so_many_critiques_share_a_score() {
+    // Ten critiques: six at 0, three at 0.5, one unparsable; eight shown, four per score.
+    let mut s = vec![proof("p/r0/p0", 1.0)];
+    let scores = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5];
+    for (i, &sc) in scores.iter().enumerate() {
+        s.push(verif("p/r0/p0", i as u32, Some(sc)));
+    }
+    s.push(verif("p/r0/p0", 9, None));
+    let c = cfg(10, false);
+    let pool = Pool::new(&s, &c);
+    let picked = choose_critiques(&pool.stats[0], 8, 4);
+    let count = |score: Option<f64>| picked.iter().filter(|v| v.score == score).count();
+    assert_eq!((count(Some(0.0)), count(Some(0.5)), count(None)), (4, 3, 1));
+    // Without the cap the issues fill the prompt first.
+    let uncapped = choose_critiques(&pool.stats[0], 8, 8);
+    assert_eq!(uncapped.iter().filter(|v| v.score.is_none()).count(), 0);
+}
+
+#[test]
+fn a_mean_above_the_bar_passes_once_every_verification_is_in() {
+    // 63 verifications at 1 and one at 0.5: not "every verification passed".
+    let mut s = vec![proof("p/r0/p0", 1.0)];
+    for i in 0..64 {
+        s.push(verif("p/r0/p0", i, Some(if i == 7 { 0.5 } else { 1.0 })));
+    }
+    let strict = SearchConfig {
+        pass_mean: None,
+        ..cfg(64, false)
+    };
+    assert!(Pool::new(&s, &strict).passed().is_none());
+    // The release's bar (0.99999) does not let it pass either; a bar of 0.99 does.
+    assert!(Pool::new(&s, &cfg(64, false)).passed().is_none());
+    let lenient = SearchConfig {
+        pass_mean: Some(0.99),
+        ..cfg(64, false)
+    };
+    assert!(Pool::new(&s, &lenient).passed().is_some());
+    // Before every planned verification is in, no mean passes.
+    let more = SearchConfig {
+        pass_mean: Some(0.5),
+        ..cfg(65, false)
+    };
+    assert!(Pool::new(&s, &more).passed().is_none());
 }
