@@ -31,6 +31,12 @@ pub trait AnswerChecker: Send + Sync {
     fn extract(&self, text: &str) -> Option<String>;
     /// Are two extracted answers the same? `None`: cannot decide.
     fn equivalent(&self, a: &str, b: &str) -> Option<bool>;
+    /// The final answer a proof states outright (boxed, or after "the answer is"),
+    /// if any. A proof of a statement usually states none, and the numbers, end marks
+    /// and reference tags in its text are not answers. Default: [`Self::extract`].
+    fn extract_stated(&self, text: &str) -> Option<String> {
+        self.extract(text)
+    }
 }
 
 /// Sampling settings of one solve.
@@ -532,10 +538,11 @@ pub struct Disagreement {
 }
 
 /// Do these solutions (full texts, such as the top proofs of a search) reach
-/// different final answers? `None` when all stated answers agree, or fewer than two
-/// state one.
+/// different final answers? Only answers stated outright count
+/// ([`AnswerChecker::extract_stated`]). `None` when all stated answers agree, or fewer
+/// than two state one.
 pub fn answers_disagree(texts: &[&str], checker: &dyn AnswerChecker) -> Option<Disagreement> {
-    let answers: Vec<Option<String>> = texts.iter().map(|t| checker.extract(t)).collect();
+    let answers: Vec<Option<String>> = texts.iter().map(|t| checker.extract_stated(t)).collect();
     let groups = group_answers(&answers, &[], checker);
     if groups.len() < 2 {
         return None;
