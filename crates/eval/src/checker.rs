@@ -62,6 +62,21 @@ fn is_end_mark(t: &str) -> bool {
     )
 }
 
+/// Extracted answers are bare math; a box makes the checker read them as a whole.
+pub fn boxed(a: &str) -> String {
+    format!("\\boxed{{{a}}}")
+}
+
+/// Is `answer` (an extracted final answer) right against `gold`? `None` without a gold
+/// answer or when the checker cannot decide; a missing answer is wrong.
+pub fn grade(gold: Option<&str>, answer: Option<&str>, checker: &Checker) -> Option<bool> {
+    let gold = gold?;
+    match answer {
+        None => Some(false),
+        Some(a) => answer::check(gold, &boxed(a), &checker.opts).equivalent,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,20 +106,5 @@ mod tests {
         assert!(answers_disagree(&[a, b], &c).is_none());
         let found = answers_disagree(&[a, b, d], &c).expect("3 differs from 1/2");
         assert_eq!(found.groups.len(), 2);
-    }
-}
-
-/// Extracted answers are bare math; a box makes the checker read them as a whole.
-pub fn boxed(a: &str) -> String {
-    format!("\\boxed{{{a}}}")
-}
-
-/// Is `answer` (an extracted final answer) right against `gold`? `None` without a gold
-/// answer or when the checker cannot decide; a missing answer is wrong.
-pub fn grade(gold: Option<&str>, answer: Option<&str>, checker: &Checker) -> Option<bool> {
-    let gold = gold?;
-    match answer {
-        None => Some(false),
-        Some(a) => answer::check(gold, &boxed(a), &checker.opts).equivalent,
     }
 }
