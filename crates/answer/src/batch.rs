@@ -2,10 +2,12 @@
 //!
 //! A line may carry its own options (`precision`, `strict`, `allow_set_relation_comp`,
 //! `match_types`), top-level or inside a `config` object as in the labelled case set;
-//! they override the caller's options for that line only. A malformed line yields an
-//! output object with `"equivalent": null` and a reason instead of stopping the batch.
+//! they override the caller's options for that line only. Each output object carries
+//! `equivalent`, `status` (see [`crate::Status`]) and `reason`. A malformed line yields
+//! `"equivalent": null`, `"status": "undecided"` and a reason instead of stopping the
+//! batch.
 
-use crate::{check, Options};
+use crate::{check, Options, Status};
 use serde_json::{Map, Value};
 
 /// Applies the option fields found in `obj` (and its `config` object) to `base`.
@@ -81,7 +83,7 @@ pub fn validate_match_types(items: &[String]) -> Result<(), String> {
 }
 
 /// Checks one input line and returns the output object: the input's fields plus
-/// `equivalent` and `reason`.
+/// `equivalent`, `status` and `reason`.
 pub fn check_line(line: &str, base: &Options) -> Value {
     let mut out = match serde_json::from_str::<Value>(line) {
         Ok(Value::Object(m)) => m,
@@ -108,12 +110,17 @@ pub fn check_line(line: &str, base: &Options) -> Value {
         "equivalent".into(),
         v.equivalent.map_or(Value::Null, Value::Bool),
     );
+    out.insert("status".into(), Value::String(v.status.as_str().into()));
     out.insert("reason".into(), Value::String(v.reason));
     Value::Object(out)
 }
 
 fn failure(mut m: Map<String, Value>, reason: &str) -> Value {
     m.insert("equivalent".into(), Value::Null);
+    m.insert(
+        "status".into(),
+        Value::String(Status::Undecided.as_str().into()),
+    );
     m.insert("reason".into(), Value::String(reason.to_string()));
     Value::Object(m)
 }
@@ -130,7 +137,20 @@ mod tests {
         );
         assert_eq!(v["id"], 7);
         assert_eq!(v["equivalent"], true);
+        assert_eq!(v["status"], "equivalent");
         assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+
+    #[test]
+    fn status_names() {
+        let status = |gold: &str, pred: &str| {
+            let line = serde_json::json!({"gold": gold, "pred": pred}).to_string();
+            check_line(&line, &Options::default())["status"].clone()
+        };
+        assert_eq!(status("$2$", "$3$"), "different");
+        assert_eq!(status("$2$", "there is nothing to see here"), "no_answer");
+        assert_eq!(status("$3$", "$x$"), "different");
+        assert_eq!(status("no answer in gold at all here", "$3$"), "undecided");
     }
 
     #[test]
@@ -153,6 +173,7 @@ mod tests {
         ] {
             let v = check_line(line, &Options::default());
             assert_eq!(v["equivalent"], Value::Null, "{line}");
+            assert_eq!(v["status"], "undecided", "{line}");
             assert!(v["reason"].is_string());
         }
     }

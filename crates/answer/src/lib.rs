@@ -4,7 +4,7 @@
 //! answer is ...", `$...$` spans, `#### 42`, plain numbers) in a configurable priority
 //! order. [`check`] extracts the answer from a gold text and a predicted text, parses
 //! both into one expression tree and decides whether they denote the same object,
-//! with a short reason. All work is bounded: pathological input yields an undecided
+//! with a [`Status`] and a short reason. All work is bounded: pathological input yields an undecided
 //! verdict rather than a hang.
 //!
 //! Module map:
@@ -33,7 +33,7 @@ pub use options::Options;
 
 use expr::Expr;
 use parse::ParseLimits;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a text could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -58,19 +58,75 @@ pub enum ParseError {
     TooDeep,
 }
 
-/// The outcome of [`check`]: `equivalent` is `None` when the checker cannot decide.
+/// What [`check`] concluded, one word per outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The two answers denote the same object.
+    Equivalent,
+    /// Both answers were found and compared, and they differ.
+    Different,
+    /// The prediction holds no answer at all: graded as not equivalent.
+    NoAnswer,
+    /// The checker cannot decide: the gold answer is missing, an answer does not
+    /// parse, the two forms cannot be compared, or the bounded work ran out.
+    Undecided,
+}
+
+impl Status {
+    /// The status as a yes/no: `None` only when undecided.
+    pub fn equivalent(self) -> Option<bool> {
+        match self {
+            Status::Equivalent => Some(true),
+            Status::Different | Status::NoAnswer => Some(false),
+            Status::Undecided => None,
+        }
+    }
+
+    /// The serialised name: `equivalent`, `different`, `no_answer` or `undecided`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Equivalent => "equivalent",
+            Status::Different => "different",
+            Status::NoAnswer => "no_answer",
+            Status::Undecided => "undecided",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome of [`check`]. `equivalent` is `status.equivalent()`, kept as a field
+/// for callers that only need a yes/no: it is `None` exactly when `status` is
+/// [`Status::Undecided`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub equivalent: Option<bool>,
+    pub status: Status,
     pub reason: String,
 }
 
 impl Verdict {
-    fn new(equivalent: Option<bool>, reason: impl Into<String>) -> Verdict {
+    fn new(status: Status, reason: impl Into<String>) -> Verdict {
         Verdict {
-            equivalent,
+            equivalent: status.equivalent(),
+            status,
             reason: reason.into(),
         }
+    }
+
+    /// A verdict from a yes/no/undecided judgement.
+    fn judged(equal: Option<bool>, reason: impl Into<String>) -> Verdict {
+        let status = match equal {
+            Some(true) => Status::Equivalent,
+            Some(false) => Status::Different,
+            None => Status::Undecided,
+        };
+        Verdict::new(status, reason)
     }
 }
 
@@ -152,21 +208,21 @@ pub fn check(gold: &str, pred: &str, opts: &Options) -> Verdict {
         (Ok(g), Ok(p)) => {
             let j = equiv::equivalent(&g.expr, &p.expr, opts);
             if j.equal != Some(true) && same_text(&g.text, &p.text) {
-                return Verdict::new(Some(true), "identical answer text");
+                return Verdict::new(Status::Equivalent, "identical answer text");
             }
-            Verdict::new(j.equal, j.reason)
+            Verdict::judged(j.equal, j.reason)
         }
         (Err(Some(gt)), Err(Some(pt)))
         | (Ok(Parsed { text: gt, .. }), Err(Some(pt)))
         | (Err(Some(gt)), Ok(Parsed { text: pt, .. })) => {
             if same_text(&gt, &pt) {
-                Verdict::new(Some(true), "identical answer text")
+                Verdict::new(Status::Equivalent, "identical answer text")
             } else {
-                Verdict::new(None, "an answer could not be parsed")
+                Verdict::new(Status::Undecided, "an answer could not be parsed")
             }
         }
-        (Err(None), _) => Verdict::new(None, "no answer found in gold"),
-        (_, Err(None)) => Verdict::new(None, "no answer found in prediction"),
+        (Err(None), _) => Verdict::new(Status::Undecided, "no answer found in gold"),
+        (_, Err(None)) => Verdict::new(Status::NoAnswer, "no answer found in prediction"),
     }
 }
 

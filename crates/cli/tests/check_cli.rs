@@ -16,7 +16,9 @@ fn code(args: &[&str]) -> i32 {
 fn exit_codes_follow_the_verdict() {
     assert_eq!(code(&["$\\frac{1}{2}$", "0.5"]), 0);
     assert_eq!(code(&["$\\frac{1}{2}$", "$0.6$"]), 1);
-    assert_eq!(code(&["$1$", "no answer here at all"]), 2);
+    // No answer in the prediction is a wrong answer; none in the gold is undecided.
+    assert_eq!(code(&["$1$", "no answer here at all"]), 1);
+    assert_eq!(code(&["no answer here at all", "$1$"]), 2);
     assert_eq!(code(&["--match-types", "latex,bogus", "1", "1"]), 2);
 }
 
@@ -43,7 +45,36 @@ fn json_output() {
         .expect("runs");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(v["equivalent"], true);
+    assert_eq!(v["status"], "equivalent");
     assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+/// The JSON verdict of `check --json GOLD PRED`.
+fn json_verdict(gold: &str, pred: &str) -> serde_json::Value {
+    let out = verimath()
+        .args(["check", "--json", gold, pred])
+        .output()
+        .expect("runs");
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn json_status_names_each_outcome() {
+    let v = json_verdict("$2$", "$3$");
+    assert_eq!(
+        (v["status"].as_str(), v["equivalent"].as_bool()),
+        (Some("different"), Some(false))
+    );
+    let v = json_verdict("$2$", "there is nothing to see here");
+    assert_eq!(
+        (v["status"].as_str(), v["equivalent"].as_bool()),
+        (Some("no_answer"), Some(false))
+    );
+    let v = json_verdict("$F_n = \\sum_{k=0}^{n} k$", "$F_n > 2$");
+    assert_eq!(v["status"], "different");
+    let v = json_verdict("not an answer anywhere here", "$3$");
+    assert_eq!(v["status"], "undecided");
+    assert_eq!(v["equivalent"], serde_json::Value::Null);
 }
 
 #[test]
@@ -78,9 +109,12 @@ fn jsonl_batch_keeps_order_fields_and_survives_bad_lines() {
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["id"], "a");
     assert_eq!(lines[0]["equivalent"], true);
+    assert_eq!(lines[0]["status"], "equivalent");
     assert_eq!(lines[1]["equivalent"], serde_json::Value::Null);
+    assert_eq!(lines[1]["status"], "undecided");
     assert_eq!(lines[2]["equivalent"], true);
     assert_eq!(lines[3]["equivalent"], false);
+    assert_eq!(lines[3]["status"], "different");
     assert_eq!(lines[4]["equivalent"], true);
 }
 

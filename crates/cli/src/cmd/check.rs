@@ -1,11 +1,14 @@
 //! `verimath check`: are two final answers equivalent?
 //!
 //! `verimath check GOLD PRED` extracts the answer from each text and prints the
-//! verdict with its reason; the exit code is 0 when equivalent, 1 when not, 2 when
-//! undecided. `verimath check --input FILE.jsonl` checks one `{"gold", "pred"}` object
-//! per line and writes one JSON line per input line, in order.
+//! verdict (`equivalent`, `different`, `no_answer` when the prediction holds no answer,
+//! `undecided`) with its reason; the exit code is 0 when equivalent, 1 when different
+//! or no answer, 2 when undecided.
+//! `verimath check --input FILE.jsonl` checks one `{"gold", "pred"}` object per line
+//! and writes one JSON line per input line, in order, each with `equivalent`, `status`
+//! and `reason`.
 
-use answer::{batch, Options};
+use answer::{batch, Options, Status};
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -75,14 +78,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             "gold": gold,
             "pred": pred,
             "equivalent": v.equivalent,
+            "status": v.status,
             "reason": v.reason,
         });
         println!("{out}");
     } else {
-        let word = match v.equivalent {
-            Some(true) => "equivalent",
-            Some(false) => "not equivalent",
-            None => "undecided",
+        let word = match v.status {
+            Status::Equivalent => "equivalent",
+            Status::Different => "not equivalent",
+            Status::NoAnswer => "not equivalent (no answer found)",
+            Status::Undecided => "undecided",
         };
         println!("{word}: {}", v.reason);
     }
