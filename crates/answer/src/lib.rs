@@ -14,10 +14,12 @@
 //! - `eval` — exact and complex floating-point evaluation under a step budget.
 //! - `equiv` — equivalence of two trees (numbers, expressions, relations, sets, ...).
 //! - `extract` — candidate answers in free text, by priority.
+//! - `clock` — times of day (`4:30`, `4:30 p.m.`), compared as clock readings.
 //! - `options` — checker options mirroring the labelled case set.
 //! - `batch` — JSON Lines checking with per-line options.
 
 pub mod batch;
+mod clock;
 mod equiv;
 mod eval;
 pub mod expr;
@@ -31,6 +33,7 @@ pub mod rational;
 pub use extract::{extract, ExtractOptions, Extracted, Source};
 pub use options::Options;
 
+use clock::Clock;
 use expr::Expr;
 use parse::ParseLimits;
 use serde::{Deserialize, Serialize};
@@ -206,6 +209,10 @@ pub fn check(gold: &str, pred: &str, opts: &Options) -> Verdict {
     let p = parse_answer(pred, opts);
     match (g, p) {
         (Ok(g), Ok(p)) => {
+            if let (Some(a), Some(b)) = (Clock::parse(&g.text), Clock::parse(&p.text)) {
+                let j = clock::compare(a, b);
+                return Verdict::judged(j.equal, j.reason);
+            }
             let j = equiv::equivalent(&g.expr, &p.expr, opts);
             if j.equal != Some(true) && same_text(&g.text, &p.text) {
                 return Verdict::new(Status::Equivalent, "identical answer text");

@@ -3,11 +3,13 @@
 //! These rewrites need context the lexer does not have: doubled backslashes from
 //! badly escaped strings (`\\frac` for `\frac`), spacing commands glued to the next
 //! word (`\quadx_2`), thousands separators spread over spaces (`14 {, }916`), and
-//! punctuation that ends a sentence rather than the answer.
+//! punctuation that ends a sentence rather than the answer, and currency signs
+//! written `\$`.
 
 /// Returns the cleaned answer text.
 pub fn normalize(src: &str) -> String {
-    let mut s = src.trim().to_string();
+    // `\$18.90`: an escaped dollar is a currency sign, which carries no value.
+    let mut s = src.replace("\\$", " ").trim().to_string();
     // `\\frac` is an escaped `\frac` unless rows of an environment are being separated.
     if !s.contains("\\begin") {
         s = collapse_double_backslash(&s);
@@ -113,5 +115,7 @@ mod tests {
         assert_eq!(normalize("10,455."), "10455");
         assert_eq!(normalize("32, 349"), "32, 349");
         assert_eq!(normalize("1,22"), "1,22");
+        assert_eq!(normalize("\\$ 1,000"), "1000");
+        assert_eq!(normalize("\\$18.90"), "18.90");
     }
 }

@@ -2,8 +2,8 @@
 //! (see `tests/data/LICENSE.md`). Prints every disagreement and the score read two
 //! ways: with "undecided" counted as "not equivalent" (as the reference checker
 //! answers), and with every undecided verdict counted as a miss. Fails on any false
-//! positive (two different answers called equivalent) or on more than one
-//! disagreement.
+//! positive (two different answers called equivalent), on more than one disagreement,
+//! or on any undecided verdict.
 
 use answer::{check, Options, Status};
 use serde_json::Value;
@@ -103,4 +103,5 @@ fn labelled_pairs_agree() {
         "different answers called equivalent: {false_positives:?}"
     );
     assert!(wrong.len() <= 1, "{} disagreements", wrong.len());
+    assert!(undecided.is_empty(), "{} undecided", undecided.len());
 }

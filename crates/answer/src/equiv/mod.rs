@@ -10,6 +10,7 @@
 //! that have no numeric value.
 
 mod numeric;
+mod poly;
 mod relations;
 
 use crate::expr::{Const, Expr, Func, RelOp};
@@ -26,23 +27,37 @@ pub struct Judgement {
     pub reason: String,
 }
 
-fn yes(r: impl Into<String>) -> Judgement {
-    Judgement {
-        equal: Some(true),
-        reason: r.into(),
+impl Judgement {
+    pub(crate) fn yes(r: impl Into<String>) -> Judgement {
+        Judgement {
+            equal: Some(true),
+            reason: r.into(),
+        }
     }
+
+    pub(crate) fn no(r: impl Into<String>) -> Judgement {
+        Judgement {
+            equal: Some(false),
+            reason: r.into(),
+        }
+    }
+
+    pub(crate) fn unknown(r: impl Into<String>) -> Judgement {
+        Judgement {
+            equal: None,
+            reason: r.into(),
+        }
+    }
+}
+
+fn yes(r: impl Into<String>) -> Judgement {
+    Judgement::yes(r)
 }
 fn no(r: impl Into<String>) -> Judgement {
-    Judgement {
-        equal: Some(false),
-        reason: r.into(),
-    }
+    Judgement::no(r)
 }
 fn unknown(r: impl Into<String>) -> Judgement {
-    Judgement {
-        equal: None,
-        reason: r.into(),
-    }
+    Judgement::unknown(r)
 }
 
 /// Compares a gold answer with a predicted one.
@@ -188,6 +203,43 @@ fn as_word(e: &Expr) -> Option<String> {
     }
 }
 
+/// The capital letters of an answer that lists choices: `\text{A, C}`,
+/// `\text{(A), (C)}`, the list `A, C`, or one letter; sorted, without duplicates.
+fn choice_letters(e: &Expr) -> Option<Vec<char>> {
+    let one = |t: &str| -> Option<char> {
+        let t = t.trim();
+        let t = t
+            .strip_prefix('(')
+            .and_then(|x| x.strip_suffix(')'))
+            .unwrap_or(t)
+            .trim();
+        let mut chars = t.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if c.is_ascii_uppercase() => Some(c),
+            _ => None,
+        }
+    };
+    let mut letters = match e {
+        Expr::Text(t) => t
+            .split(',')
+            .flat_map(|part| part.split(" and "))
+            .map(one)
+            .collect::<Option<Vec<char>>>()?,
+        Expr::Sym(s) => vec![one(s)?],
+        Expr::List(v) | Expr::Set(v) => v
+            .iter()
+            .map(|x| match x {
+                Expr::Text(t) | Expr::Sym(t) => one(t),
+                _ => None,
+            })
+            .collect::<Option<Vec<char>>>()?,
+        _ => return None,
+    };
+    letters.sort_unstable();
+    letters.dedup();
+    Some(letters)
+}
+
 /// Elements of a set-like answer with `a ± b` expanded into two elements.
 fn elements(e: &Expr) -> Vec<Expr> {
     let items: Vec<Expr> = match e {
@@ -240,6 +292,14 @@ impl Checker<'_> {
         self.steps -= 1;
         // Words and multiple-choice letters compare as text.
         if matches!(g, Expr::Text(_)) || matches!(p, Expr::Text(_)) {
+            // `\text{A, C}` or `\text{(A), (C)}` against the letters `A, C`.
+            if let (Some(a), Some(b)) = (choice_letters(g), choice_letters(p)) {
+                return if a == b {
+                    yes("same choice letters")
+                } else {
+                    no("different choice letters")
+                };
+            }
             return match (as_word(g), as_word(p)) {
                 (Some(a), Some(b)) if a == b => yes("same text"),
                 (Some(_), Some(_)) => no("different text"),

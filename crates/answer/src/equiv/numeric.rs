@@ -1,9 +1,11 @@
-//! Scalars: exact rationals, then probes of complex floating-point values at
-//! pseudo-random points, then structure.
+//! Scalars: a base numeral against its digits and infinities by sign first; then
+//! exact rationals, expanded polynomials, probes of complex floating-point values at
+//! pseudo-random points, and structure.
 
+use super::poly::Poly;
 use super::{canon, no, unknown, yes, Checker, Judgement};
 use crate::eval::{eval, exact, free_vars, Env, EvalError, C};
-use crate::expr::Expr;
+use crate::expr::{Const, Expr};
 use crate::Options;
 
 /// Probe points per variable comparison.
@@ -37,6 +39,12 @@ impl Checker<'_> {
             }
             _ => {}
         }
+        if same_digits_but_base(a, b) {
+            return yes("same digits (the base subscript is dropped)");
+        }
+        if let Some(j) = self.infinity_eq(a, b) {
+            return j;
+        }
         let decimals = a.has_decimal() || b.has_decimal();
         let mut steps = self.steps.min(20_000);
         let ea = exact(a, &mut steps);
@@ -56,6 +64,21 @@ impl Checker<'_> {
                 }
             }
             return no(format!("{x} != {y}"));
+        }
+        // Polynomials with rational coefficients compare exactly, term by term: probes
+        // cannot tell `x^{1000} + 1` from `x^{1000} + 2`.
+        if !decimals && (a.has_symbol() || b.has_symbol()) {
+            let mut budget = self.steps.min(20_000);
+            let pa = Poly::of(a, &mut budget);
+            let pb = pa.as_ref().and_then(|_| Poly::of(b, &mut budget));
+            self.steps = self.steps.saturating_sub(self.steps.min(20_000) - budget);
+            if let (Some(pa), Some(pb)) = (pa, pb) {
+                return if pa == pb {
+                    yes("equal polynomials")
+                } else {
+                    self.maybe_renamed(a, b, "different polynomials")
+                };
+            }
         }
         let vars = union_vars(a, b);
         let mut agree = 0;
@@ -92,6 +115,33 @@ impl Checker<'_> {
         }
     }
 
+    /// A finite number against `\infty`, or two infinities: decided by the sign.
+    /// `None` when neither side is an infinity, or the other side has no value.
+    fn infinity_eq(&mut self, a: &Expr, b: &Expr) -> Option<Judgement> {
+        match (infinity_sign(a), infinity_sign(b)) {
+            (None, None) => None,
+            (Some(x), Some(y)) => Some(if x == y {
+                yes("the same infinity")
+            } else {
+                no("infinities of opposite sign")
+            }),
+            (Some(_), None) => self
+                .is_finite_number(b)
+                .then(|| no("a finite number against infinity")),
+            (None, Some(_)) => self
+                .is_finite_number(a)
+                .then(|| no("a finite number against infinity")),
+        }
+    }
+
+    /// Does `e` have a finite numeric value (no variables)?
+    fn is_finite_number(&mut self, e: &Expr) -> bool {
+        if matches!(e, Expr::Big(_)) {
+            return true;
+        }
+        !e.has_symbol() && self.at(e, &[], 0).is_ok()
+    }
+
     /// With `strict` off, `f(x)` and `f(y)` match: variables may be renamed.
     pub(super) fn maybe_renamed(&mut self, a: &Expr, b: &Expr, why: &str) -> Judgement {
         if self.opts.strict {
@@ -117,6 +167,61 @@ impl Checker<'_> {
             Some(true) => yes("equal after renaming variables"),
             _ => no(why),
         }
+    }
+}
+
+/// `+1` for `\infty` (also `+\infty`, `2\infty`), `-1` for `-\infty`.
+fn infinity_sign(e: &Expr) -> Option<i8> {
+    match e {
+        Expr::Const(Const::Inf) => Some(1),
+        Expr::Mul(v) => {
+            let infinities = v
+                .iter()
+                .filter(|x| matches!(x, Expr::Const(Const::Inf)))
+                .count();
+            if infinities != 1 {
+                return None;
+            }
+            let mut sign = 1;
+            for x in v {
+                match x {
+                    Expr::Const(Const::Inf) => {}
+                    Expr::Num(r) if r.num() > 0 => {}
+                    Expr::Num(r) if r.num() < 0 => sign = -sign,
+                    _ => return None,
+                }
+            }
+            Some(sign)
+        }
+        _ => None,
+    }
+}
+
+/// `2516_8` (a numeral in base 8, kept as written) against `2516`: the same digits.
+fn same_digits_but_base(a: &Expr, b: &Expr) -> bool {
+    let numeral = |e: &Expr| -> Option<String> {
+        match e {
+            // Only a numeral with a base subscript makes a name starting with a digit.
+            Expr::Sym(s) if s.starts_with(|c: char| c.is_ascii_digit()) => {
+                let (digits, base) = s.split_once('_')?;
+                (!base.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+                    .then(|| digits.trim_start_matches('0').to_string())
+            }
+            _ => None,
+        }
+    };
+    let plain = |e: &Expr| -> Option<String> {
+        match e {
+            Expr::Num(r) if r.is_integer() && r.num() >= 0 => Some(r.num().to_string()),
+            Expr::Big(d) => Some(d.clone()),
+            _ => None,
+        }
+    };
+    let norm = |d: String| if d.is_empty() { "0".to_string() } else { d };
+    match (numeral(a), numeral(b)) {
+        (Some(x), None) => plain(b).is_some_and(|y| norm(x) == y),
+        (None, Some(y)) => plain(a).is_some_and(|x| x == norm(y)),
+        _ => false,
     }
 }
 

@@ -2,8 +2,8 @@
 //! differences; a one-variable relation can become the intervals it describes.
 
 use super::numeric::{union_vars, PROBES};
-use super::{canon, elements, is_relation, no, unknown, yes, Checker, Judgement};
-use crate::eval::{exact, C};
+use super::{canon, elements, is_label, is_relation, no, unknown, yes, Checker, Judgement};
+use crate::eval::{exact, free_vars, C};
 use crate::expr::{Const, Expr, Func, RelOp};
 
 impl Checker<'_> {
@@ -94,7 +94,19 @@ impl Checker<'_> {
                     );
                 }
                 let need_positive = matches!(o1, RelOp::Lt | RelOp::Le);
-                self.proportional(&f1, &f2, need_positive)
+                let j = self.proportional(&f1, &f2, need_positive);
+                if j.equal.is_none() && o1 == RelOp::Eq && defines_same_name(l1, r1, l2, r2) {
+                    // `D = (0, 1)` against `D = (0, 1.5)`: the same name given two
+                    // values, which are compared as answers (tuples, sets, sums...).
+                    let r = self.eq(r1, r2);
+                    if r.equal.is_some() {
+                        return Judgement {
+                            equal: r.equal,
+                            reason: format!("the same name, right-hand sides: {}", r.reason),
+                        };
+                    }
+                }
+                j
             }
             (Expr::Chain(i1, o1), Expr::Chain(i2, o2)) => {
                 if let (Some(s1), Some(s2)) = (relation_to_intervals(a), relation_to_intervals(b)) {
@@ -171,6 +183,29 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Are `l1 = r1` and `l2 = r2` two definitions of one name (`D = ...`, `F_n = ...`)
+/// whose right sides do not mention it? Then the equations are equivalent exactly
+/// when the right sides are.
+fn defines_same_name(l1: &Expr, r1: &Expr, l2: &Expr, r2: &Expr) -> bool {
+    if !is_label(l1) || canon(l1) != canon(l2) {
+        return false;
+    }
+    let names = free_vars(l1);
+    let mentions = |e: &Expr| free_vars(e).iter().any(|v| names.contains(v)) || contains(e, l1);
+    !names.is_empty() && !mentions(r1) && !mentions(r2)
+}
+
+/// Does `e` contain the subtree `part` (`f(x)` inside `f(x) + 1`)?
+fn contains(e: &Expr, part: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        if x == part {
+            found = true;
+        }
+    });
+    found
 }
 
 /// `lhs op rhs` as `op` applied to `lhs - rhs` against zero, with `>`/`>=` turned

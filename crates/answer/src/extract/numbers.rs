@@ -1,5 +1,5 @@
-//! Plain numbers and arithmetic in prose (`1,000.99`, `2,74 €`, `3 + 4`, `#### 42`)
-//! with anchor priorities of their own.
+//! Plain numbers and arithmetic in prose (`1,000.99`, `2,74 €`, `\$18.90`, `3 + 4`,
+//! `#### 42`) and times of day (`4:30 p.m.`), with anchor priorities of their own.
 
 use super::{lower, percent_after, starts_at, string, Extracted, Part, Source};
 
@@ -143,17 +143,39 @@ pub(super) fn numbers(s: &[char], out: &mut Vec<Extracted>) {
             || s[i - 1].is_whitespace()
             || s[i - 1] == '='
             || (i >= 2 && starts_at(s, i - 2, "**"));
+        // `\$18.90`: an escaped dollar is money, not a math delimiter.
+        let escaped_dollar = starts_at(s, i, "\\$");
         if !prefix_ok
             || !(s[i].is_ascii_digit()
                 || matches!(s[i], '-' | '(' | '.')
-                || CURRENCY.contains(s[i]))
+                || CURRENCY.contains(s[i])
+                || escaped_dollar)
         {
             i += 1;
             continue;
         }
         let mut j = i;
-        if CURRENCY.contains(s[j]) {
+        if escaped_dollar {
+            j += 2;
+            while s.get(j) == Some(&' ') {
+                j += 1;
+            }
+        } else if CURRENCY.contains(s[j]) {
             j += 1;
+        }
+        if let Some(end) = (j == i).then(|| time_at(s, j)).flatten() {
+            out.push(Extracted {
+                parts: vec![Part {
+                    text: string(s, j, end),
+                    percent: false,
+                }],
+                source: Source::Number,
+                priority: number_priority(s, i, end),
+                start: j,
+                end,
+            });
+            i = end;
+            continue;
         }
         let found = if let Some(end) = (j == i).then(|| expr_at(s, j)).flatten() {
             let text: String = string(s, j, end).replace('×', "*").replace('÷', "/");
@@ -196,6 +218,39 @@ pub(super) fn numbers(s: &[char], out: &mut Vec<Extracted>) {
             });
         }
     }
+}
+
+/// A time of day at `j`: `4:30`, `16:05:30`, `4:30 p.m.`, `11:15 AM`, with one or
+/// two hour digits and exactly two minute digits. Returns its end.
+fn time_at(s: &[char], j: usize) -> Option<usize> {
+    let digits = |from: usize| {
+        (from..s.len())
+            .take_while(|&p| s[p].is_ascii_digit())
+            .count()
+    };
+    let hour = digits(j);
+    if !(1..=2).contains(&hour) || s.get(j + hour) != Some(&':') {
+        return None;
+    }
+    let mut end = j + hour + 1;
+    if digits(end) != 2 {
+        return None;
+    }
+    end += 2;
+    if s.get(end) == Some(&':') && digits(end + 1) == 2 {
+        end += 3;
+    }
+    let mut k = end;
+    while s.get(k) == Some(&' ') {
+        k += 1;
+    }
+    for marker in ["a.m.", "p.m.", "am", "pm", "AM", "PM", "A.M.", "P.M."] {
+        if starts_at(s, k, marker) && !s.get(k + marker.len()).is_some_and(|c| c.is_alphanumeric())
+        {
+            return Some(k + marker.len());
+        }
+    }
+    suffix_ok(s, end).then_some(end)
 }
 
 fn number_priority(s: &[char], start: usize, end: usize) -> u32 {
