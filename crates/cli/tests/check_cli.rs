@@ -78,6 +78,20 @@ fn json_status_names_each_outcome() {
 }
 
 #[test]
+fn answers_may_begin_with_a_hyphen() {
+    assert_eq!(code(&["-3", "-3"]), 0);
+    assert_eq!(code(&["-3", "-4"]), 1);
+    assert_eq!(code(&["-3", "3"]), 1);
+    assert_eq!(code(&["-\\frac{1}{2}", "-0.5"]), 0);
+    assert_eq!(code(&["-x", "-x"]), 0);
+    assert_eq!(code(&["--precision", "2", "-0.333", "-1/3"]), 0);
+    assert_eq!(code(&["-3", "-3", "--json"]), 0);
+    let v = json_verdict("-3", "-3.0");
+    assert_eq!(v["gold"], "-3");
+    assert_eq!(v["status"], "equivalent");
+}
+
+#[test]
 fn jsonl_batch_keeps_order_fields_and_survives_bad_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("pairs.jsonl");

@@ -3,7 +3,7 @@
 //! `verimath check GOLD PRED` extracts the answer from each text and prints the
 //! verdict (`equivalent`, `different`, `no_answer` when the prediction holds no answer,
 //! `undecided`) with its reason; the exit code is 0 when equivalent, 1 when different
-//! or no answer, 2 when undecided.
+//! or no answer, 2 when undecided. Answers may begin with `-` (`check -3 -3`).
 //! `verimath check --input FILE.jsonl` checks one `{"gold", "pred"}` object per line
 //! and writes one JSON line per input line, in order, each with `equivalent`, `status`
 //! and `reason`.
@@ -16,11 +16,16 @@ use std::path::PathBuf;
 /// Flags of `verimath check`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The reference answer (any text containing it: `$\frac12$`, `\boxed{3}`, `42`).
-    #[arg(required_unless_present = "input", conflicts_with = "input")]
+    /// The reference answer (any text containing it: `$\frac12$`, `\boxed{3}`, `42`,
+    /// `-3`).
+    #[arg(
+        required_unless_present = "input",
+        conflicts_with = "input",
+        allow_hyphen_values = true
+    )]
     gold: Option<String>,
     /// The answer to judge.
-    #[arg(required_unless_present = "input")]
+    #[arg(required_unless_present = "input", allow_hyphen_values = true)]
     pred: Option<String>,
     /// JSON Lines file (`-` for standard input): one object with `gold` and `pred` per
     /// line; lines may override the options below.
