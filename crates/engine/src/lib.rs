@@ -9,6 +9,7 @@
 //! - [`sampler`] — temperature, top-k, top-p, min-p, seeded sampling.
 //! - [`generate`] — the engine loop: prompt sharing, batched decoding, stop strings.
 //! - [`backend`] — the engine as an `llm::Llm` backend.
+//! - [`profile`] — opt-in timing of the forward pass by operation.
 //!
 //! Quick start: [`LocalLlm::load`] a GGUF file (the default model lives at
 //! [`default_model_path`]) and use it as any `llm::Llm`; or [`load_engine`] and
@@ -20,6 +21,7 @@ pub mod generate;
 pub mod known_models;
 pub mod kv_cache;
 pub mod model;
+pub mod profile;
 pub mod sampler;
 pub mod tokenizer;
 

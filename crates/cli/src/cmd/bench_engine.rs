@@ -13,7 +13,9 @@
 //! Every run of ours starts from a prompt of its own (a numbered passage), so the
 //! prompt cache never serves a measurement it should not. One more figure measures
 //! the cache itself: the prompt time of a request sharing its first 1,500 tokens with
-//! the one before, as a share of that first request's prompt time.
+//! the one before, as a share of that first request's prompt time. `--profile` adds
+//! where the time goes, by operation (each matrix product by tensor role and type,
+//! attention, the rest).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +24,9 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context};
 use engine::backend::default_model_path;
 use engine::generate::{load_engine, GenerateRequest, LoadOptions, LoadedModel};
+use engine::profile;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Flags of this command.
 #[derive(clap::Args, Debug)]
@@ -42,6 +46,10 @@ pub struct Args {
     /// Threads llama.cpp uses (verimath uses its own thread pool).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Also print where the time goes, by operation, in a 512-token prefill and in
+    /// decoding 16 sequences.
+    #[arg(long)]
+    profile: bool,
 }
 
 const LONG_PROMPT_TOKENS: usize = 512;
@@ -124,6 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             second.timings.prompt_time.as_secs_f64() / first.timings.prompt_time.as_secs_f64(),
         );
     }
+    let profiles = if args.profile {
+        Some(profile_runs(&m, args.decode_tokens)?)
+    } else {
+        None
+    };
     drop(m);
 
     let reference = match &args.reference {
@@ -146,12 +159,88 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         "prompt cache: a prompt sharing its first {cached} tokens with the previous one takes {:.1}% of its prompt time (median)",
         100.0 * median(&ours.reuse)
     );
+    if let Some(profiles) = profiles {
+        for (title, table) in profiles {
+            print_profile(&title, &table);
+        }
+    }
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         // Other work on the machine skews both sides; the load puts figures in context.
         let avg: Vec<&str> = load.split_whitespace().take(3).collect();
         println!("load average at the end: {}", avg.join(" "));
     }
     Ok(0)
+}
+
+/// One profiled prefill and one profiled 16-sequence decode, each with its table.
+fn profile_runs(
+    m: &LoadedModel,
+    decode_tokens: usize,
+) -> anyhow::Result<Vec<(String, BTreeMap<String, profile::Entry>)>> {
+    let mut out = Vec::new();
+    profile::take();
+    profile::enable(true);
+    let prompt = prompt_tokens(m, LONG_PROMPT_TOKENS, 7777);
+    m.engine.generate(GenerateRequest::greedy(prompt, 1))?;
+    out.push((
+        format!("prefill of a {LONG_PROMPT_TOKENS}-token prompt"),
+        profile::take(),
+    ));
+    let n = *SEQUENCES.last().unwrap_or(&16);
+    let mut request =
+        GenerateRequest::greedy(prompt_tokens(m, SHARED_PROMPT_TOKENS, 8888), decode_tokens);
+    request.n = n;
+    m.engine.generate(request)?;
+    profile::enable(false);
+    // The prompt's own prefill pass is in there too; it is small next to the decode.
+    out.push((
+        format!("{n} sequences: a 128-token prompt, then {decode_tokens} decode steps"),
+        profile::take(),
+    ));
+    Ok(out)
+}
+
+fn print_profile(title: &str, table: &BTreeMap<String, profile::Entry>) {
+    let total = table.get("forward").map_or(0.0, |e| e.time.as_secs_f64());
+    let mut rows: Vec<(&String, &profile::Entry)> =
+        table.iter().filter(|(k, _)| *k != "forward").collect();
+    rows.sort_by(|a, b| b.1.time.cmp(&a.1.time));
+    let accounted: f64 = rows.iter().map(|(_, e)| e.time.as_secs_f64()).sum();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\nprofile: {title} ({:.0} ms in forward passes)",
+        1e3 * total
+    );
+    let _ = writeln!(
+        out,
+        "{:<32} {:>10} {:>7} {:>8} {:>9}",
+        "operation", "ms", "share", "calls", "GFLOP/s"
+    );
+    let share = |t: f64| if total > 0.0 { 100.0 * t / total } else { 0.0 };
+    for (op, e) in rows {
+        let t = e.time.as_secs_f64();
+        let gflops = if t > 0.0 && e.flops > 0.0 {
+            format!("{:.1}", e.flops / t / 1e9)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            out,
+            "{op:<32} {:>10.1} {:>6.1}% {:>8} {gflops:>9}",
+            1e3 * t,
+            share(t),
+            e.calls
+        );
+    }
+    let other = (total - accounted).max(0.0);
+    let _ = writeln!(
+        out,
+        "{:<32} {:>10.1} {:>6.1}%",
+        "other (norms, RoPE, activations)",
+        1e3 * other,
+        share(other)
+    );
 }
 
 /// `len` token ids of prose, starting with BOS when the model wants one; prompts of

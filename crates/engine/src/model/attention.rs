@@ -78,6 +78,7 @@ impl SelfAttention {
         }
 
         // One task per (entry, query head); both cores share the heads of a decode step.
+        let clock = crate::profile::start();
         let mut out = vec![0.0f32; n * q_width];
         let cache: &KvCache = cache;
         let group = self.n_head / self.n_head_kv;
@@ -98,6 +99,12 @@ impl SelfAttention {
                 o,
             );
         });
+        let positions: usize = batch.iter().map(|e| e.pos + 1).sum();
+        crate::profile::record(
+            || "attention".into(),
+            clock,
+            4.0 * (positions * self.n_head * hd) as f64,
+        );
         self.wo.apply(&out, n)
     }
 }

@@ -69,10 +69,19 @@ impl Linear {
     /// `out[b * rows + r] = W[r] . xs[b * cols ..] (+ bias[r])` for `batch` inputs.
     pub fn forward(&self, xs: &[f32], batch: usize, out: &mut [f32]) -> Result<(), ModelError> {
         let m = self.matrix()?;
+        let clock = crate::profile::start();
         m.matmul(
             &xs[..batch * self.cols],
             batch,
             &mut out[..batch * self.rows],
+        );
+        crate::profile::record(
+            || {
+                let role = crate::profile::role(&self.info.name);
+                format!("matmul {role} {:?}", self.info.dtype)
+            },
+            clock,
+            2.0 * (batch * self.rows * self.cols) as f64,
         );
         if let Some(bias) = &self.bias {
             for row in out[..batch * self.rows].chunks_exact_mut(self.rows) {

@@ -224,6 +224,7 @@ impl Model {
             return Ok(Vec::new());
         }
         let ends = self.validate(batch, cache)?;
+        let clock = crate::profile::start();
         let hidden = self.arch.hidden(batch, cache)?;
         for (slot, len) in ends {
             cache.commit(slot, len);
@@ -238,9 +239,11 @@ impl Model {
         }
         let n = picked.len() / n_embd;
         if n == 0 {
+            crate::profile::record(|| "forward".into(), clock, 0.0);
             return Ok(Vec::new());
         }
         let logits = self.arch.logits(&picked, n)?;
+        crate::profile::record(|| "forward".into(), clock, 0.0);
         Ok(logits
             .chunks_exact(self.config().n_vocab)
             .map(<[f32]>::to_vec)
