@@ -204,7 +204,7 @@ fn print_profile(title: &str, table: &BTreeMap<String, profile::Entry>) {
     let total = table.get("forward").map_or(0.0, |e| e.time.as_secs_f64());
     let mut rows: Vec<(&String, &profile::Entry)> =
         table.iter().filter(|(k, _)| *k != "forward").collect();
-    rows.sort_by(|a, b| b.1.time.cmp(&a.1.time));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1.time));
     let accounted: f64 = rows.iter().map(|(_, e)| e.time.as_secs_f64()).sum();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(

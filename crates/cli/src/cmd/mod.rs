@@ -16,4 +16,5 @@ pub mod runs;
 pub mod serve;
 pub mod solve;
 pub mod tokenize;
+pub mod training;
 pub mod verify;

@@ -1,10 +1,12 @@
 //! `verimath runs`: read a run database — a readable summary (`show`) or every sample
 //! as JSONL (`export`, or `--format deepseek` for the best proof per problem in the
-//! layout of DeepSeekMath-V2's outputs).
+//! layout of DeepSeekMath-V2's outputs, or `sft` / `preference` / `grpo` for training
+//! data, see [`super::training`]).
 
+use super::training;
 use anyhow::Context;
 use clap::Subcommand;
-use search::{summarize, Outcome, SearchConfig, StopReason};
+use search::{summarize, Outcome, SearchConfig, StopReason, Templates};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,12 +26,21 @@ enum Which {
         #[arg(long, value_name = "PATH")]
         run: PathBuf,
     },
-    /// Print every sample as JSONL, or the best proofs in DeepSeekMath-V2's layout.
+    /// Print every sample as JSONL, the best proofs in DeepSeekMath-V2's layout, or
+    /// training data (SFT chats, preference pairs, GRPO prompts) as TRL and verl read it.
     Export {
         #[arg(long, value_name = "PATH")]
         run: PathBuf,
         #[arg(long, value_enum, default_value = "samples")]
         format: Format,
+        /// Training formats: the mean verification score a proof needs to be an SFT
+        /// answer or a chosen proof [default: 1].
+        #[arg(long, value_name = "SCORE")]
+        min_score: Option<f64>,
+        /// Training formats: the prompt templates the run used, to render its prompts
+        /// [default: the built-in ones].
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
     },
 }
 
@@ -40,12 +51,26 @@ enum Format {
     /// One line per problem: question, problem_idx, model_prediction.proof,
     /// average_automatic_rating.
     Deepseek,
+    /// Chats for supervised fine-tuning: the best proof of each problem that reaches
+    /// --min-score, and its verifications (TRL `messages`).
+    Sft,
+    /// Proofs at or above --min-score paired with failed proofs of the same problem
+    /// (TRL `prompt` / `chosen` / `rejected`), with both scores.
+    Preference,
+    /// One prompt per problem with its reward source (gold answer or the verifier)
+    /// and the observed rewards (TRL `prompt`; verl's `data_source`, `reward_model`).
+    Grpo,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     match args.which {
         Which::Show { run } => show(&run),
-        Which::Export { run, format } => export(&run, format),
+        Which::Export {
+            run,
+            format,
+            min_score,
+            templates,
+        } => export(&run, format, min_score, templates.as_deref()),
     }
 }
 
@@ -110,8 +135,32 @@ fn show(path: &Path) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn export(path: &Path, format: Format) -> anyhow::Result<i32> {
+fn export(
+    path: &Path,
+    format: Format,
+    min_score: Option<f64>,
+    templates: Option<&Path>,
+) -> anyhow::Result<i32> {
     let (store, cfg) = open(path)?;
+    let layout = match format {
+        Format::Sft => Some(training::Layout::Sft),
+        Format::Preference => Some(training::Layout::Preference),
+        Format::Grpo => Some(training::Layout::Grpo),
+        Format::Samples | Format::Deepseek => None,
+    };
+    if let Some(layout) = layout {
+        let templates = match templates {
+            Some(dir) => Templates::load_dir(dir)
+                .with_context(|| format!("loading templates from {}", dir.display()))?,
+            None => Templates::default(),
+        };
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let n = training::write(&store, &cfg, &templates, layout, min_score, &mut out)?;
+        out.flush()?;
+        eprintln!("{n} records");
+        return Ok(0);
+    }
     let idx: HashMap<String, (String, String)> = store
         .problems()?
         .into_iter()
@@ -152,6 +201,7 @@ fn export(path: &Path, format: Format) -> anyhow::Result<i32> {
                 writeln!(out, "{line}")?;
             }
         }
+        Format::Sft | Format::Preference | Format::Grpo => {}
     }
     out.flush()?;
     Ok(0)
