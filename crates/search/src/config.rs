@@ -35,6 +35,15 @@ pub struct SearchConfig {
     /// in and their mean exceeds this; `None`: only "every verification passed".
     #[serde(default = "default_pass_mean")]
     pub pass_mean: Option<f64>,
+    /// Verify in waves of `wave` and stop verifying a proof at the end of a wave once
+    /// it can no longer pass (a counted verification scored below 1), so verifier
+    /// calls go to the proofs still in contention.
+    #[serde(default)]
+    pub adaptive: bool,
+    /// Verifications per wave with `adaptive` (at least `critiques`, so a stopped
+    /// proof still has its critiques for refinement).
+    #[serde(default = "default_wave")]
+    pub wave: u32,
     /// Token limit per sample.
     pub max_tokens: Option<u32>,
     /// Token budget of the whole run (prompt + completion, stored usage included).
@@ -69,6 +78,8 @@ impl Default for SearchConfig {
             meta: false,
             meta_max_score: default_meta_max_score(),
             pass_mean: default_pass_mean(),
+            adaptive: false,
+            wave: default_wave(),
             max_tokens: None,
             max_total_tokens: None,
             time_limit: None,
@@ -93,6 +104,9 @@ fn default_meta_max_score() -> f64 {
 }
 fn default_pass_mean() -> Option<f64> {
     Some(0.99999)
+}
+fn default_wave() -> u32 {
+    8
 }
 
 /// Named settings.

@@ -20,6 +20,9 @@ pub struct ProofStats<'a> {
     pub mean: Option<f64>,
     /// Whether the proof passed every verification.
     pub passed: bool,
+    /// Verifications that found issues and still wait for their meta-verification
+    /// (with `meta`): until it comes, nobody knows whether they count.
+    pub awaiting_meta: usize,
 }
 
 /// The stored samples of one problem, indexed for ranking.
@@ -41,6 +44,7 @@ impl<'a> Pool<'a> {
                 Kind::Proof => {}
             }
         }
+        let judged = |v: &Sample| metas.contains_key(v.id.as_str());
         let unreasonable = |v: &Sample| {
             cfg.meta
                 && metas.get(v.id.as_str()).is_some_and(|ms| {
@@ -75,12 +79,22 @@ impl<'a> Pool<'a> {
                 });
                 let mean_pass = matches!((cfg.pass_mean, mean), (Some(t), Some(m)) if m > t);
                 let passed = complete && (all_pass || mean_pass);
+                let awaiting_meta = verifications
+                    .iter()
+                    .filter(|v| {
+                        cfg.meta
+                            && v.status == ParseStatus::Ok
+                            && v.score.is_some_and(|s| s <= cfg.meta_max_score)
+                            && !judged(v)
+                    })
+                    .count();
                 ProofStats {
                     proof,
                     counted,
                     verifications,
                     mean,
                     passed,
+                    awaiting_meta,
                 }
             })
             .collect();
@@ -133,6 +147,49 @@ impl<'a> Pool<'a> {
                 sa.total_cmp(&sb).then_with(|| b.proof.id.cmp(&a.proof.id))
             })
     }
+}
+
+/// How many verifications proof `stats` should have: all `verifications`, or with
+/// `adaptive` the waves so far. Only the stored samples decide (so a resumed run asks
+/// for the same ones): the verifications `0..k` stored in a row count; a wave that is
+/// not complete is completed; at a wave's end the proof gets the next wave unless it
+/// can no longer pass (a counted verification below 1 or unparsable), and waits while
+/// a meta-verification that could set a doubted one aside is still out.
+pub fn verifications_wanted(stats: &ProofStats, cfg: &SearchConfig) -> u32 {
+    let all = cfg.verifications;
+    if !cfg.adaptive {
+        return all;
+    }
+    let wave = cfg.wave.max(1);
+    let mut have: Vec<u32> = stats.verifications.iter().map(|v| v.idx).collect();
+    have.sort_unstable();
+    let done = have
+        .iter()
+        .enumerate()
+        .take_while(|&(i, &idx)| idx == i as u32)
+        .count() as u32;
+    if done >= all {
+        return all;
+    }
+    if !done.is_multiple_of(wave) {
+        return (done.div_ceil(wave) * wave).min(all);
+    }
+    if done > 0 {
+        if stats.awaiting_meta > 0 {
+            return done;
+        }
+        let counted: std::collections::HashSet<&str> =
+            stats.counted.iter().map(|v| v.id.as_str()).collect();
+        let failed = stats
+            .verifications
+            .iter()
+            .filter(|v| v.idx < done && counted.contains(v.id.as_str()))
+            .any(|v| effective_score(v) < 1.0);
+        if failed {
+            return done;
+        }
+    }
+    (done + wave).min(all)
 }
 
 /// The score a verification contributes to a mean: its score if it parsed, else 0.

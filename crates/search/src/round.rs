@@ -4,7 +4,7 @@
 
 use crate::events::{emit, SearchEvent};
 use crate::ids::{chunks, meta_id, proof_id, verification_id};
-use crate::pool::{choose_critiques, Pool};
+use crate::pool::{choose_critiques, verifications_wanted, Pool};
 use crate::request::{run_job, Job, JobResult};
 use crate::run::Inner;
 use std::collections::{HashMap, HashSet};
@@ -235,8 +235,17 @@ impl RoundRunner {
                 Kind::Meta => {}
             }
         }
+        touched.sort();
         touched.dedup();
-        touched.into_iter().any(|p| self.check_proof(&p))
+        let mut solved = false;
+        for p in touched {
+            solved |= self.check_proof(&p);
+            // With adaptive verification, a finished wave may call for the next.
+            if let Some(&pos) = self.by_id.get(&p) {
+                self.request_verifications(pos);
+            }
+        }
+        solved
     }
 
     /// Whether proof `proof_id` passes now; report it if it is the best so far.
@@ -267,26 +276,50 @@ impl RoundRunner {
     /// Queue the missing verifications of the proof at `pos` (if it is parsable), and
     /// the metas of its stored verifications.
     fn after_proof(&mut self, pos: usize) {
+        let stored = self.request_verifications(pos);
+        for p in stored {
+            self.after_verification(p);
+        }
+    }
+
+    /// Queue the verifications the proof at `pos` should have and does not (all, or
+    /// with adaptive verification the current wave); returns the positions of those
+    /// stored. Requests already made in this round are not repeated.
+    fn request_verifications(&mut self, pos: usize) -> Vec<usize> {
         let proof = &self.samples[pos];
         let verifiable = proof.status == ParseStatus::Ok || self.inner.cfg.verify_unparsable;
-        if !verifiable || proof.body.is_none() {
-            return;
+        if proof.kind != Kind::Proof || !verifiable || proof.body.is_none() {
+            return Vec::new();
         }
         let proof_id = proof.id.clone();
-        let prompt: Arc<str> = self
-            .inner
-            .templates
-            .verification_prompt(&self.problem.question, proof.body.as_deref().unwrap_or(""))
-            .into();
+        let wanted = {
+            let positions = self.by_proof.get(&proof_id).cloned().unwrap_or_default();
+            let pool = Pool::new(positions.iter().map(|&i| &self.samples[i]), &self.inner.cfg);
+            pool.stats
+                .first()
+                .map_or(self.inner.cfg.verifications, |s| {
+                    verifications_wanted(s, &self.inner.cfg)
+                })
+        };
         let mut missing = Vec::new();
         let mut stored = Vec::new();
         for idx in 0..self.inner.cfg.verifications {
             let id = verification_id(&proof_id, idx);
             match self.by_id.get(&id) {
                 Some(&p) => stored.push(p),
-                None => missing.push(idx),
+                None if idx < wanted && !self.requested.contains(&id) => missing.push(idx),
+                None => {}
             }
         }
+        if missing.is_empty() {
+            return stored;
+        }
+        let proof = &self.samples[pos];
+        let prompt: Arc<str> = self
+            .inner
+            .templates
+            .verification_prompt(&self.problem.question, proof.body.as_deref().unwrap_or(""))
+            .into();
         for (first, count) in chunks(&missing, self.inner.cfg.batch) {
             let ids = (first..first + count)
                 .map(|i| verification_id(&proof_id, i))
@@ -304,9 +337,7 @@ impl RoundRunner {
                 prompt: prompt.clone(),
             });
         }
-        for p in stored {
-            self.after_verification(p);
-        }
+        stored
     }
 
     /// Queue the meta-verification of the verification at `pos` when it is needed:

@@ -333,6 +333,59 @@ async fn critiques_reach_the_refiner_without_their_reasoning() {
 }
 
 #[tokio::test]
+async fn adaptive_verification_stops_proofs_that_can_no_longer_pass() {
+    // Three proofs, 16 verifications each in waves of 4. P0 is always doubted (stops
+    // after its first wave), P1 fails its 10th check (stops after 12), P2 fails only
+    // its last one (all 16, as without waves). Nothing passes, so nothing stops early.
+    let seen = Arc::new(Mutex::new(std::collections::HashMap::<String, u32>::new()));
+    let counter = seen.clone();
+    let model = Mock::new(move |p, i| {
+        if is_verification(p) {
+            let mut seen = counter.lock().unwrap();
+            let k = seen.entry(p.to_string()).or_default();
+            let idx = *k;
+            *k += 1;
+            let score = if p.contains("proof P0") {
+                "0.5"
+            } else if p.contains("proof P1") {
+                if idx == 9 {
+                    "0"
+                } else {
+                    "1"
+                }
+            } else if idx == 15 {
+                "0.5"
+            } else {
+                "1"
+            };
+            review("Checked.", score)
+        } else {
+            proof_answer(&format!("proof P{i}"))
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let mut cfg = small(3, 16, 0, 0);
+    cfg.batch = 4;
+    cfg.adaptive = true;
+    cfg.wave = 4;
+    let out = search(model.clone(), store.clone(), cfg.clone())
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(store.counts().unwrap(), (3, 4 + 12 + 16, 0));
+    let best = out.best.unwrap();
+    assert!(best.proof.contains("proof P2"), "{}", best.proof);
+    assert!(!out.solved);
+    // Run again on the same database: nothing more is asked.
+    let before = model.samples.load(Ordering::SeqCst);
+    search(model.clone(), store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(model.samples.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
 async fn unparsable_proofs_are_kept_but_never_verified() {
     let store = Arc::new(Store::open_in_memory().unwrap());
     let model = Mock::new(|p, _| {

@@ -30,12 +30,25 @@ pub struct Args {
     /// Keep the run database here instead of a temporary file.
     #[arg(long, value_name = "PATH")]
     pub run: Option<std::path::PathBuf>,
+    /// Instead: replay the recorded scores of this run database under adaptive
+    /// verification and report the verifier calls saved and the choices kept.
+    #[arg(long, value_name = "RUN", conflicts_with = "run")]
+    pub replay: Option<std::path::PathBuf>,
+    /// Verifications per wave in the replay.
+    #[arg(long, default_value_t = 8, requires = "replay")]
+    pub wave: u32,
+    /// Print the replay as one JSON object.
+    #[arg(long, requires = "replay")]
+    pub json: bool,
 }
 
 /// Verifications per proof.
 const PER_PROOF: u32 = 100;
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    if let Some(path) = &args.replay {
+        return super::replay::run(path, args.wave, args.json);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(bench(args))
 }

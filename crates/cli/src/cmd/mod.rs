@@ -11,6 +11,7 @@ pub mod eval;
 pub mod generate;
 pub mod models;
 pub mod prove;
+pub mod replay;
 pub mod report;
 pub mod runs;
 pub mod serve;

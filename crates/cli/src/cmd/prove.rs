@@ -72,6 +72,12 @@ pub struct Args {
     /// this; `off` keeps only "every verification passed" [default: 0.99999].
     #[arg(long, value_name = "MEAN|off", value_parser = parse_pass_mean)]
     pub pass_mean: Option<PassMean>,
+    /// Verify in waves and stop verifying a proof once it can no longer pass.
+    #[arg(long)]
+    pub adaptive: bool,
+    /// Verifications per wave with --adaptive [default: 8].
+    #[arg(long, value_name = "N")]
+    pub wave: Option<u32>,
     /// Token limit per sample.
     #[arg(long, value_name = "T")]
     pub max_tokens: Option<u32>,
@@ -209,6 +215,8 @@ fn search_config(args: &Args) -> SearchConfig {
     set(&mut c.rounds, args.rounds);
     set(&mut c.batch, args.batch);
     c.meta |= args.meta;
+    c.adaptive |= args.adaptive;
+    set(&mut c.wave, args.wave);
     c.max_tokens = args.max_tokens.or(c.max_tokens);
     c.max_total_tokens = args.max_total_tokens.or(c.max_total_tokens);
     c.time_limit = args.time_limit.or(c.time_limit);
