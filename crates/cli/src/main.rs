@@ -39,6 +39,9 @@ enum Command {
     Report(cmd::report::Args),
     /// Grade proofs with human grades by the verifier and measure the agreement.
     Calibrate(cmd::calibrate::Args),
+    /// Label proofs automatically: n verifications, m meta-verifications of each that
+    /// found issues, a label where k confirmed analyses agree, else "needs a human".
+    Label(cmd::label::Args),
     /// Check whether two final answers are equivalent.
     Check(cmd::check::Args),
     /// Generate text with a local GGUF model.
@@ -62,6 +65,7 @@ fn main() {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Calibrate(a) => cmd::calibrate::run(a),
+        Command::Label(a) => cmd::label::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Tokenize(a) => cmd::tokenize::run(a),

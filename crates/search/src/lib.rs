@@ -13,6 +13,7 @@
 //! - [`outcome`] — the per-problem result, computed from the run database.
 //! - [`events`] — progress events on a channel.
 //! - [`solve`] — final-answer mode.
+//! - [`label`] — automated proof labeling from verifications and meta-verifications.
 //!
 //! See `README.md` in this crate for the algorithm and the database schema.
 
@@ -20,6 +21,7 @@ pub mod budget;
 pub mod config;
 pub mod events;
 pub mod ids;
+pub mod label;
 pub mod outcome;
 pub mod parse;
 pub mod pool;

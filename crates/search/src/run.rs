@@ -168,4 +168,9 @@ impl Search {
     pub fn tokens_used(&self) -> u64 {
         self.inner.budget.used()
     }
+
+    /// The shared state, for the other drivers of this crate (labeling).
+    pub(crate) fn shared(&self) -> &Arc<Inner> {
+        &self.inner
+    }
 }

@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod check;
 pub mod eval;
 pub mod generate;
+pub mod label;
 pub mod models;
 pub mod prove;
 pub mod replay;
