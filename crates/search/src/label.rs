@@ -197,7 +197,7 @@ impl Search {
         let mut last_error = String::new();
         for r in results {
             match r {
-                JobResult::Stored { short, .. } if short == 0 => {}
+                JobResult::Stored { short: 0, .. } => {}
                 JobResult::Stored { short, .. } => {
                     failed += 1;
                     last_error = format!("the server returned {short} sample(s) fewer than asked");
