@@ -1,8 +1,9 @@
 //! `verimath bench engine`: local engine speed, optionally against llama.cpp.
 //!
 //! Measures, each several times (medians printed): prompt processing tokens/s on a
-//! ~512-token prompt; decode tokens/s of one sequence; aggregate decode tokens/s of 4
-//! and 16 sequences sharing a 128-token prompt (prefilled once). Decoding is greedy on
+//! ~512-token prompt; decode tokens/s of one sequence; aggregate decode tokens/s of 4,
+//! 16 and 64 sequences (64: the paper's verifications per proof) sharing a 128-token
+//! prompt (prefilled once); and the peak resident memory of each engine's process. Decoding is greedy on
 //! a prose prompt, so both engines do the same work (only an end-of-text token, which
 //! such a prompt makes unlikely, would end one of our sequences early). With
 //! `--reference PYTHON` (a Python with llama-cpp-python, see
@@ -54,7 +55,9 @@ pub struct Args {
 
 const LONG_PROMPT_TOKENS: usize = 512;
 const SHARED_PROMPT_TOKENS: usize = 128;
-const SEQUENCES: [usize; 3] = [1, 4, 16];
+const SEQUENCES: [usize; 4] = [1, 4, 16, 64];
+/// Sequences of the profiled decode.
+const PROFILE_SEQUENCES: usize = 16;
 /// Leading tokens two prompts share in the prompt-cache measurement.
 const CACHED_PREFIX_TOKENS: usize = 1500;
 /// Context per sequence: room for the longest prompt and the decoded tokens.
@@ -132,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             second.timings.prompt_time.as_secs_f64() / first.timings.prompt_time.as_secs_f64(),
         );
     }
+    ours.peak_memory = peak_memory();
     let profiles = if args.profile {
         Some(profile_runs(&m, args.decode_tokens)?)
     } else {
@@ -186,7 +190,7 @@ fn profile_runs(
         format!("prefill of a {LONG_PROMPT_TOKENS}-token prompt"),
         profile::take(),
     ));
-    let n = *SEQUENCES.last().unwrap_or(&16);
+    let n = PROFILE_SEQUENCES;
     let mut request =
         GenerateRequest::greedy(prompt_tokens(m, SHARED_PROMPT_TOKENS, 8888), decode_tokens);
     request.n = n;
@@ -255,7 +259,9 @@ fn prompt_tokens(m: &LoadedModel, len: usize, variant: usize) -> Vec<u32> {
 #[derive(Default)]
 struct Figures {
     prompt: Vec<f64>,
-    decode: [Vec<f64>; 3],
+    decode: [Vec<f64>; SEQUENCES.len()],
+    /// Peak resident memory of the process, in bytes.
+    peak_memory: Option<u64>,
     /// Prompt time of a request whose prefix is cached, over the first one's.
     reuse: Vec<f64>,
 }
@@ -310,6 +316,27 @@ fn print_table(ours: &Figures, reference: Option<&Figures>, long: usize, short: 
             }
         }
     }
+    let mb = |b: Option<u64>| b.map_or("-".to_string(), |b| format!("{:.0}", b as f64 / 1e6));
+    let theirs = reference.and_then(|r| r.peak_memory);
+    let ratio = match (ours.peak_memory, theirs) {
+        (Some(a), Some(b)) if b > 0 => format!("{:.2}", a as f64 / b as f64),
+        _ => "-".into(),
+    };
+    let _ = writeln!(
+        out,
+        "{:<66} {:>10} {:>10} {ratio:>7}",
+        "peak resident memory (MB, whole process)",
+        mb(ours.peak_memory),
+        mb(theirs)
+    );
+}
+
+/// The process's peak resident memory (Linux: `VmHWM` in /proc/self/status).
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Run llama.cpp through the embedded script with the same prompts and sizes.
@@ -371,6 +398,7 @@ fn run_reference(
     };
     let mut figures = Figures {
         prompt: list(&v["prompt"]),
+        peak_memory: v["peak_memory"].as_u64(),
         ..Figures::default()
     };
     for (i, n) in SEQUENCES.iter().enumerate() {
@@ -445,7 +473,7 @@ def prefill(tokens, seqs):
             first = got[0]
     return first
 
-result = {"prompt": [], "decode": {}}
+result = {"prompt": [], "decode": {}, "peak_memory": None}
 for _ in range(job["repeats"]):
     L.llama_memory_clear(mem, True)
     t0 = time.perf_counter()
@@ -465,5 +493,10 @@ for n in job["seqs"]:
             last = run([(last[s], pos, [s], True) for s in range(n)])
         runs.append(n * steps / (time.perf_counter() - t0))
     result["decode"][str(n)] = runs
+# VmHWM is this process's own peak (ru_maxrss would include the parent's, from fork).
+with open("/proc/self/status") as f:
+    for line in f:
+        if line.startswith("VmHWM:"):
+            result["peak_memory"] = int(line.split()[1]) * 1024
 print(json.dumps(result))
 "#;
