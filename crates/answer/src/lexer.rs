@@ -508,7 +508,7 @@ impl Lexer<'_> {
         let lower = w.to_ascii_lowercase();
         match lower.as_str() {
             "and" | "or" => return self.push(Tok::Sep),
-            "pct" | "percent" | "percentage" => return self.push(Tok::Percent),
+            "pct" | "percent" | "percentage" => return self.percent_word(&w),
             "infty" | "infinity" => return self.push(Tok::Cmd("infty".into())),
             _ => {}
         }
@@ -532,6 +532,38 @@ impl Lexer<'_> {
             self.push(Tok::Letter(ch.to_string()))?;
         }
         Ok(())
+    }
+
+    /// "percent" after a value marks a percentage (`60 percent`); with no value before
+    /// it, as in `\text{Percentage} = 60\%`, the word names the quantity. A nested
+    /// argument such as `\mathrm{percent}` does not see what precedes it and keeps the
+    /// percentage reading.
+    fn percent_word(&mut self, word: &str) -> Result<(), ParseError> {
+        let after_value = match self.out.last() {
+            None => self.depth > 0,
+            // A factorial sign closes a value; other operators open one.
+            Some(Tok::Op(c)) => *c == '!',
+            Some(t) => !matches!(
+                t,
+                Tok::Rel(_)
+                    | Tok::Sep
+                    | Tok::LParen
+                    | Tok::LBrack
+                    | Tok::LBrace
+                    | Tok::LSet
+                    | Tok::RowSep
+                    | Tok::Begin(_)
+                    | Tok::Pm
+                    | Tok::Mp
+                    | Tok::Cup
+                    | Tok::Cap
+            ),
+        };
+        if after_value {
+            self.push(Tok::Percent)
+        } else {
+            self.push(Tok::Text(word.to_string()))
+        }
     }
 
     /// Reads a balanced `{...}` argument at the cursor (after optional spaces).
@@ -639,7 +671,8 @@ impl Lexer<'_> {
             return match lower.as_str() {
                 "" => Ok(()),
                 "and" | "or" | ", and" | "and/or" => self.push(Tok::Sep),
-                "pct" | "percent" | "percentage" | "%" => self.push(Tok::Percent),
+                "%" => self.push(Tok::Percent),
+                "pct" | "percent" | "percentage" => self.percent_word(t),
                 _ => self.push(Tok::Text(t.to_string())),
             };
         }

@@ -1,6 +1,7 @@
 //! The verdict's status, and answer forms with rules of their own: money written
 //! `\$`, numerals with a base subscript, multiple-choice letters, infinity,
-//! polynomials, equations naming one quantity, times of day.
+//! polynomials, equations naming one quantity, times of day, and a percent word that
+//! names a quantity.
 
 use answer::{check, Options, Status};
 
@@ -171,4 +172,16 @@ fn times_of_day() {
     // Neither says which half of the day; as ratios these two are equal.
     assert_eq!(status("4:30", "16:30"), Undecided);
     assert_eq!(status("4:30", "2:15"), Undecided);
+}
+
+#[test]
+fn a_percent_word_with_no_value_before_it_names_the_quantity() {
+    let pred = "\\[ \\text{Percentage} = \\left( \\frac{12}{20} \\right) \\times 100 = 60\\% \\]";
+    assert_eq!(status("60", pred), Equivalent);
+    assert_eq!(status("0.6", pred), Equivalent);
+    assert_eq!(status("12", pred), Different);
+    assert_eq!(status("60", "$\\text{percentage} = 60$"), Equivalent);
+    // After a value the word is still a percent sign.
+    assert_eq!(status("60", "$60 \\text{ percent}$"), Equivalent);
+    assert_eq!(status("0.6", "60 percent"), Equivalent);
 }
