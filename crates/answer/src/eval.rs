@@ -171,6 +171,22 @@ pub fn exact(e: &Expr, steps: &mut u64) -> Option<Rat> {
                     .over(Rat::int(j + 1))
             })
         }
+        Expr::Func(f @ (Func::Max | Func::Min), v) if !v.is_empty() => {
+            let mut best = exact(&v[0], steps)?;
+            for x in &v[1..] {
+                let x = exact(x, steps)?;
+                // Compared by the sign of the checked difference: never approximately.
+                let d = x.minus(best)?;
+                let x_wins = match f {
+                    Func::Max => d.num() > 0,
+                    _ => d.num() < 0,
+                };
+                if x_wins {
+                    best = x;
+                }
+            }
+            Some(best)
+        }
         Expr::Func(Func::Floor | Func::Ceil, v) if v.len() == 1 => {
             let x = exact(&v[0], steps)?;
             let q = x.num().div_euclid(x.den());
@@ -330,6 +346,21 @@ fn func(f: &Func, args: &[Expr], env: &mut Env) -> Result<C, EvalError> {
                 acc = acc * (n - j as f64) / (j as f64 + 1.0);
             }
             C::real(acc)
+        }
+        Func::Max | Func::Min => {
+            let mut best: Option<f64> = None;
+            for &v in &vals {
+                let x = real(v)?;
+                if !x.is_finite() {
+                    return Err(EvalError::NonFinite);
+                }
+                best = Some(match (best, f) {
+                    (None, _) => x,
+                    (Some(b), Func::Max) => b.max(x),
+                    (Some(b), _) => b.min(x),
+                });
+            }
+            C::real(best.ok_or(EvalError::NotNumeric)?)
         }
         Func::Apply(name) => opaque_value(name, &vals),
         Func::Opaque(_) => return Err(EvalError::NotNumeric),

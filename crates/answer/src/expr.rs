@@ -41,6 +41,10 @@ pub enum Func {
     Ceil,
     Binom,
     Factorial,
+    /// The largest of its real arguments: `\max(125, 96)`, written without bounds.
+    Max,
+    /// The smallest of its real arguments: `\min(3, \sqrt{5})`.
+    Min,
     /// An unknown function applied to arguments, such as `f(x)`.
     Apply(String),
     /// A construct compared only structurally, such as `\sum_{k=0}^{n} ...`.

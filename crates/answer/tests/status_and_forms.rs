@@ -1,7 +1,7 @@
 //! The verdict's status, and answer forms with rules of their own: money written
 //! `\$`, numerals with a base subscript, multiple-choice letters, infinity,
-//! polynomials, equations naming one quantity, times of day, and a percent word that
-//! names a quantity.
+//! polynomials, equations naming one quantity, times of day, the largest or smallest
+//! of listed values, and a percent word that names a quantity.
 
 use answer::{check, Options, Status};
 
@@ -172,6 +172,23 @@ fn times_of_day() {
     // Neither says which half of the day; as ratios these two are equal.
     assert_eq!(status("4:30", "16:30"), Undecided);
     assert_eq!(status("4:30", "2:15"), Undecided);
+}
+
+#[test]
+fn max_and_min_of_listed_values() {
+    assert_eq!(status("125", "$\\max(125, 96)$"), Equivalent);
+    assert_eq!(status("96", "$\\max(125, 96)$"), Different);
+    assert_eq!(status("96", "$\\min\\{125, 96\\}$"), Equivalent);
+    assert_eq!(status("3", "$\\min(3, \\sqrt{10})$"), Equivalent);
+    assert_eq!(status("-1", "$\\max(-1, -\\frac{3}{2})$"), Equivalent);
+    assert_eq!(
+        status("125", "\\[ \\text{Max Profit} = \\max(125, 96) \\]"),
+        Equivalent
+    );
+    // With a variable, real probes cannot tell `\max(x, -5)` from `x`: no value.
+    assert_ne!(status("$x$", "$\\max(x, -5)$"), Equivalent);
+    // With bounds it is an operator over a set, compared by structure.
+    assert_ne!(status("1", "$\\max_{x \\in S} f(x)$"), Equivalent);
 }
 
 #[test]

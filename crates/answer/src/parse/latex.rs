@@ -243,16 +243,35 @@ impl Parser {
     }
 
     /// `\sum_{k=0}^{n} body` and friends: kept as an opaque node compared by structure.
+    /// `\max` and `\min` of a written list of values (`\max(125, 96)`, `\min\{a, b\}`)
+    /// are functions of those values when the values are constants; with bounds
+    /// (`\max_{x \in S} f(x)`), a single argument or a variable (`\max(x, -5)`, which
+    /// probes at real points cannot tell from `x`) they stay opaque.
     pub(super) fn big_operator(&mut self, name: &str) -> Result<Expr, ParseError> {
         let mut args = Vec::new();
+        let mut bounded = false;
         for marker in ['_', '^'] {
             if self.eat(&Tok::Op(marker)) {
                 args.push(self.group()?);
+                bounded = true;
             } else {
                 args.push(Expr::Text(String::new()));
             }
         }
-        args.push(self.multiplicative()?);
+        let body = self.multiplicative()?;
+        let extremum = match name {
+            "max" => Some(Func::Max),
+            "min" => Some(Func::Min),
+            _ => None,
+        };
+        if let (Some(f), false) = (extremum, bounded) {
+            if let Expr::Tuple(items) | Expr::List(items) | Expr::Set(items) = &body {
+                if items.len() >= 2 && !items.iter().any(Expr::has_symbol) {
+                    return Ok(Expr::Func(f, items.clone()));
+                }
+            }
+        }
+        args.push(body);
         Ok(Expr::Func(Func::Opaque(name.to_string()), args))
     }
 }
