@@ -210,9 +210,16 @@ impl<'a> QMatrix<'a> {
             }
             if matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
                 // SAFETY: as above.
-                unsafe { self.packed_batch_k(xs, batch, out) };
+                unsafe { self.packed_batch_k(xs, batch, out, true) };
                 return;
             }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if simd && batch >= packed::GROUP && matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
+            // SAFETY: `simd` is true only when the CPU has AVX2, FMA and F16C, and
+            // without `vnni` the kernel uses nothing more.
+            unsafe { self.packed_batch_k(xs, batch, out, false) };
+            return;
         }
         match self.dtype {
             GgmlType::Q8_0 => pick!(
@@ -333,12 +340,13 @@ impl<'a> QMatrix<'a> {
         }
     }
 
-    /// As `packed_batch`, for Q4_K and Q6_K weights against Q8_K vectors.
+    /// As `packed_batch`, for Q4_K and Q6_K weights against Q8_K vectors; with
+    /// `vnni` false, on AVX2 alone.
     ///
     /// # Safety
-    /// As `packed_batch`.
+    /// As `packed_batch`, except that with `vnni` false AVX2, FMA and F16C suffice.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn packed_batch_k(&self, xs: &[f32], batch: usize, out: &mut [f32]) {
+    unsafe fn packed_batch_k(&self, xs: &[f32], batch: usize, out: &mut [f32], vnni: bool) {
         const SUB: usize = 32;
         let nb = self.cols / 256;
         let mut acts = Vec::with_capacity(xs.len() / 256);
@@ -361,7 +369,11 @@ impl<'a> QMatrix<'a> {
                 // SAFETY: as in `packed_batch`.
                 unsafe {
                     packed::decode_rows_k(self.dtype, data, nb, &mut dec[..n]);
-                    packed::rows_against_groups_k(q6, &dec[..n], sub, &packs, nb, outp);
+                    if vnni {
+                        packed::rows_against_groups_k(q6, &dec[..n], sub, &packs, nb, outp);
+                    } else {
+                        packed::rows_against_groups_k_avx2(q6, &dec[..n], sub, &packs, nb, outp);
+                    }
                 }
             }
         };

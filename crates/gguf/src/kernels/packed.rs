@@ -268,10 +268,11 @@ impl<const SHIFT: i32> Tiler for Blocks<SHIFT> {
     }
 }
 
-/// Q4_K (`Q6 == false`) or Q6_K rows.
-struct SuperBlocks<const Q6: bool>;
+/// Q4_K (`Q6 == false`) or Q6_K rows, with the VNNI byte dot product or (`VNNI ==
+/// false`) its AVX2 equivalent.
+struct SuperBlocks<const Q6: bool, const VNNI: bool>;
 
-impl<const Q6: bool> Tiler for SuperBlocks<Q6> {
+impl<const Q6: bool, const VNNI: bool> Tiler for SuperBlocks<Q6, VNNI> {
     type Row = DecodedK;
     type Pack = Pack8K;
     #[inline(always)]
@@ -279,7 +280,7 @@ impl<const Q6: bool> Tiler for SuperBlocks<Q6> {
         w: [&DecodedK; R],
         a: [&[Pack8K]; G],
     ) -> [[[f32; 8]; G]; R] {
-        tile_k::<Q6, R, G>(w, a)
+        tile_k::<Q6, VNNI, R, G>(w, a)
     }
 }
 
@@ -480,8 +481,13 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
 
 /// `R` decoded K-quant rows against `G` packed groups. `Q6` selects Q6_K (codes
 /// offset by 32, scales per 16 values) over Q4_K (scales per 32 values, minima).
+///
+/// Without VNNI (`VNNI == false`) each byte-quad dot product is `vpmaddubsw` (pairs
+/// of unsigned code x signed activation into i16) then `vpmaddwd` against ones (pairs
+/// of those into i32): the same integer sums, since K-quant codes are at most 63 and
+/// a pair stays within i16 (2 x 63 x 128 < 2^15).
 #[inline(always)]
-unsafe fn tile_k<const Q6: bool, const R: usize, const G: usize>(
+unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usize>(
     w: [&DecodedK; R],
     a: [&[Pack8K]; G],
 ) -> [[[f32; 8]; G]; R] {
@@ -490,6 +496,7 @@ unsafe fn tile_k<const Q6: bool, const R: usize, const G: usize>(
     // Groups of values sharing a scale, and byte quads per group.
     let (subs, quads) = if Q6 { (16, 4) } else { (8, 8) };
     let mut acc = [[_mm256_setzero_ps(); G]; R];
+    let ones = _mm256_set1_epi16(1);
     for i in 0..n {
         let mut tot = [[_mm256_setzero_si256(); G]; R];
         for j in 0..subs {
@@ -508,7 +515,12 @@ unsafe fn tile_k<const Q6: bool, const R: usize, const G: usize>(
                         .read_unaligned();
                     let wb = _mm256_set1_epi32(quad);
                     for g in 0..G {
-                        s[r][g] = _mm256_dpbusd_epi32(s[r][g], wb, av[g]);
+                        s[r][g] = if VNNI {
+                            _mm256_dpbusd_epi32(s[r][g], wb, av[g])
+                        } else {
+                            let pairs = _mm256_maddubs_epi16(wb, av[g]);
+                            _mm256_add_epi32(s[r][g], _mm256_madd_epi16(pairs, ones))
+                        };
                     }
                 }
             }
@@ -587,19 +599,39 @@ pub(super) unsafe fn rows_against_groups_k(
     out: OutPtr,
 ) {
     if q6 {
-        run_k::<true>(w, first, packs, nb, out)
+        run_k::<true, true>(w, first, packs, nb, out)
     } else {
-        run_k::<false>(w, first, packs, nb, out)
+        run_k::<false, true>(w, first, packs, nb, out)
     }
 }
 
-#[inline(always)]
-unsafe fn run_k<const Q6: bool>(
+/// As `rows_against_groups_k`, on CPUs with AVX2 but not AVX-512 VNNI.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; otherwise as `rows_against_groups`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn rows_against_groups_k_avx2(
+    q6: bool,
     w: &[DecodedK],
     first: usize,
     packs: &[Pack8K],
     nb: usize,
     out: OutPtr,
 ) {
-    sweep::<SuperBlocks<Q6>>(w, first, packs, nb, 64 * 1024, out)
+    if q6 {
+        run_k::<true, false>(w, first, packs, nb, out)
+    } else {
+        run_k::<false, false>(w, first, packs, nb, out)
+    }
+}
+
+#[inline(always)]
+unsafe fn run_k<const Q6: bool, const VNNI: bool>(
+    w: &[DecodedK],
+    first: usize,
+    packs: &[Pack8K],
+    nb: usize,
+    out: OutPtr,
+) {
+    sweep::<SuperBlocks<Q6, VNNI>>(w, first, packs, nb, 64 * 1024, out)
 }
