@@ -192,26 +192,7 @@ pub fn as_problem(p: &GradedProof, position: usize) -> store::Problem {
 /// The graded proof as the stored solution `{id}/s0` of its problem, so that the
 /// solver verifies it like any sampled solution (and resumes like one).
 pub fn as_sample(p: &GradedProof) -> store::Sample {
-    let id = search::ids::solution_id(&p.id, 0);
-    store::Sample {
-        proof_id: Some(id.clone()),
-        id,
-        kind: store::Kind::Proof,
-        problem_key: p.id.clone(),
-        round: 0,
-        idx: 0,
-        target_id: None,
-        parent_ids: Vec::new(),
-        text: p.proof.clone(),
-        reasoning: None,
-        body: Some(p.proof.clone()),
-        self_eval: None,
-        score: None,
-        status: store::ParseStatus::Ok,
-        reason: None,
-        finish_reason: "stop".into(),
-        completion_tokens: None,
-    }
+    store::Sample::given_proof(&search::ids::solution_id(&p.id, 0), &p.id, &p.proof)
 }
 
 /// The calibration of a calibration run, from its database alone: over the proofs in

@@ -227,43 +227,31 @@ impl Search {
 mod tests {
     use super::*;
 
-    fn s(kind: Kind, id: &str, target: &str, score: f64) -> Sample {
-        Sample {
-            id: id.into(),
-            kind,
-            problem_key: "p".into(),
-            round: 0,
-            idx: 0,
-            target_id: Some(target.into()),
-            proof_id: Some("p/r0/p0".into()),
-            parent_ids: vec![],
-            text: String::new(),
-            reasoning: None,
-            body: None,
-            self_eval: None,
-            score: Some(score),
-            status: ParseStatus::Ok,
-            reason: None,
-            finish_reason: "stop".into(),
-            completion_tokens: None,
-        }
-    }
-
     const P: &str = "p/r0/p0";
 
     #[test]
     fn labels_follow_the_confirmed_analyses() {
         // v0 clean, v1 (0.5) confirmed 2 of 3, v2 (0) rejected 2 of 3.
         let mut samples = vec![
-            s(Kind::Verification, "p/r0/p0/v0", P, 1.0),
-            s(Kind::Verification, "p/r0/p0/v1", P, 0.5),
-            s(Kind::Verification, "p/r0/p0/v2", P, 0.0),
+            Sample::judgement(Kind::Verification, "p/r0/p0/v0", P, 1.0),
+            Sample::judgement(Kind::Verification, "p/r0/p0/v1", P, 0.5),
+            Sample::judgement(Kind::Verification, "p/r0/p0/v2", P, 0.0),
         ];
         for (i, m) in [1.0, 0.5, 0.0].iter().enumerate() {
-            samples.push(s(Kind::Meta, &format!("p/r0/p0/v1/m{i}"), "p/r0/p0/v1", *m));
+            samples.push(Sample::judgement(
+                Kind::Meta,
+                &format!("p/r0/p0/v1/m{i}"),
+                "p/r0/p0/v1",
+                *m,
+            ));
         }
         for (i, m) in [0.0, 0.0, 1.0].iter().enumerate() {
-            samples.push(s(Kind::Meta, &format!("p/r0/p0/v2/m{i}"), "p/r0/p0/v2", *m));
+            samples.push(Sample::judgement(
+                Kind::Meta,
+                &format!("p/r0/p0/v2/m{i}"),
+                "p/r0/p0/v2",
+                *m,
+            ));
         }
         assert_eq!(
             decide(&samples, P, 1),

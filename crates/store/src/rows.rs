@@ -130,6 +130,53 @@ pub struct Sample {
     pub completion_tokens: Option<u64>,
 }
 
+impl Sample {
+    /// A proof written elsewhere (given by a user, read from a file), stored as the
+    /// proof `id` of problem `problem_key`: the whole text is the proof, parsed.
+    pub fn given_proof(id: &str, problem_key: &str, proof: &str) -> Sample {
+        Sample {
+            id: id.to_string(),
+            kind: Kind::Proof,
+            problem_key: problem_key.to_string(),
+            round: 0,
+            idx: 0,
+            target_id: None,
+            proof_id: Some(id.to_string()),
+            parent_ids: Vec::new(),
+            text: proof.to_string(),
+            reasoning: None,
+            body: Some(proof.to_string()),
+            self_eval: None,
+            score: None,
+            status: ParseStatus::Ok,
+            reason: None,
+            finish_reason: "stop".into(),
+            completion_tokens: None,
+        }
+    }
+
+    /// A parsed judgement (`Verification` or `Meta`) `id` of `target` with `score`,
+    /// its index the number after the last `v` or `m` of the id; for building runs by
+    /// hand (tests, replays of recorded scores).
+    pub fn judgement(kind: Kind, id: &str, target: &str, score: f64) -> Sample {
+        let idx = id
+            .rsplit(['v', 'm'])
+            .next()
+            .and_then(|i| i.parse().ok())
+            .unwrap_or(0);
+        Sample {
+            kind,
+            idx,
+            target_id: Some(target.to_string()),
+            proof_id: Some(id.split("/v").next().unwrap_or(id).to_string()),
+            text: format!("review {id}"),
+            body: None,
+            score: Some(score),
+            ..Sample::given_proof(id, id.split('/').next().unwrap_or(id), "")
+        }
+    }
+}
+
 /// A judge's grade of a proof against the problem's reference solution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grade {

@@ -122,25 +122,7 @@ fn store_input(
     store.add_problem(&problem)?;
     let id = format!("{}/p", p.id);
     if !store.samples(&problem.key)?.iter().any(|s| s.id == id) {
-        let sample = Sample {
-            proof_id: Some(id.clone()),
-            id: id.clone(),
-            kind: Kind::Proof,
-            problem_key: problem.key.clone(),
-            round: 0,
-            idx: 0,
-            target_id: None,
-            parent_ids: Vec::new(),
-            text: p.proof.clone(),
-            reasoning: None,
-            body: Some(p.proof.clone()),
-            self_eval: None,
-            score: None,
-            status: ParseStatus::Ok,
-            reason: None,
-            finish_reason: "stop".into(),
-            completion_tokens: None,
-        };
+        let sample = Sample::given_proof(&id, &problem.key, &p.proof);
         store.insert_samples(&problem.key, Kind::Proof, &[sample], Default::default())?;
     }
     Ok((problem, id))

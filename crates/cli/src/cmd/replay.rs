@@ -171,29 +171,7 @@ pub fn run(path: &Path, wave: u32, json_out: bool) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store::{ParseStatus, Problem, RequestTokens};
-
-    fn sample(kind: Kind, id: &str, target: Option<&str>, idx: u32, score: f64) -> Sample {
-        Sample {
-            id: id.into(),
-            kind,
-            problem_key: "p".into(),
-            round: 0,
-            idx,
-            target_id: target.map(Into::into),
-            proof_id: Some(id.split("/v").next().unwrap_or(id).into()),
-            parent_ids: vec![],
-            text: "t".into(),
-            reasoning: None,
-            body: Some("b".into()),
-            self_eval: None,
-            score: Some(score),
-            status: ParseStatus::Ok,
-            reason: None,
-            finish_reason: "stop".into(),
-            completion_tokens: None,
-        }
-    }
+    use store::{Problem, RequestTokens};
 
     #[test]
     fn a_recorded_run_replays_with_fewer_calls_and_the_same_choice() {
@@ -202,20 +180,15 @@ mod tests {
         // 16 verifications each: p0 always 0.5, p1 one 0 at index 9, p2 all 1 (passes).
         let mut samples = Vec::new();
         for (p, score) in [("p/r0/p0", 0), ("p/r0/p1", 1), ("p/r0/p2", 2)] {
-            samples.push(sample(Kind::Proof, p, None, 0, 1.0));
+            samples.push(Sample::given_proof(p, "p", "a proof"));
             for j in 0..16u32 {
                 let s = match score {
                     0 => 0.5,
                     1 if j == 9 => 0.0,
                     _ => 1.0,
                 };
-                samples.push(sample(
-                    Kind::Verification,
-                    &format!("{p}/v{j}"),
-                    Some(p),
-                    j,
-                    s,
-                ));
+                let id = format!("{p}/v{j}");
+                samples.push(Sample::judgement(Kind::Verification, &id, p, s));
             }
         }
         store

@@ -174,28 +174,6 @@ mod tests {
     use super::*;
     use store::{RequestTokens, Sample};
 
-    fn sample(kind: Kind, id: &str, target: Option<&str>, score: f64) -> Sample {
-        Sample {
-            id: id.into(),
-            kind,
-            problem_key: "p".into(),
-            round: 0,
-            idx: id.chars().last().and_then(|c| c.to_digit(10)).unwrap_or(0),
-            target_id: target.map(Into::into),
-            proof_id: Some(id.split("/v").next().unwrap_or(id).into()),
-            parent_ids: vec![],
-            text: format!("answer {id}"),
-            reasoning: None,
-            body: Some(format!("body {id}")),
-            self_eval: None,
-            score: Some(score),
-            status: ParseStatus::Ok,
-            reason: None,
-            finish_reason: "stop".into(),
-            completion_tokens: None,
-        }
-    }
-
     /// Three proofs: p0 passes (1, 1), p1 half-right (1, 0), p2 wrong (0, 0).
     fn run() -> (Store, SearchConfig) {
         let store = Store::open_in_memory().unwrap();
@@ -208,14 +186,10 @@ mod tests {
             ("p/r0/p1", [1.0, 0.0]),
             ("p/r0/p2", [0.0, 0.0]),
         ] {
-            samples.push(sample(Kind::Proof, p, None, 1.0));
+            samples.push(Sample::given_proof(p, "p", &format!("answer {p}")));
             for (j, s) in scores.iter().enumerate() {
-                samples.push(sample(
-                    Kind::Verification,
-                    &format!("{p}/v{j}"),
-                    Some(p),
-                    *s,
-                ));
+                let id = format!("{p}/v{j}");
+                samples.push(Sample::judgement(Kind::Verification, &id, p, *s));
             }
         }
         store
@@ -253,7 +227,7 @@ mod tests {
             && v["messages"][0]["content"]
                 .as_str()
                 .unwrap()
-                .contains("body p/r0/p0")));
+                .contains("answer p/r0/p0")));
         // Nothing reaches a bar above the best mean.
         assert!(records(Layout::Sft, Some(1.5)).is_empty());
     }
