@@ -72,14 +72,14 @@ for t in "${TARGETS[@]}"; do
   rc=$?
   set -e
   took=$(($(date +%s) - start))
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  [ -z "$execs" ] && execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
-  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  if [ -z "$execs" ]; then execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true); fi
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || true)
   if [ "$rc" -eq 0 ]; then
     result="no crash"
   else
     failed=1
-    artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1)
+    artifact=$(sed -n 's/.*Test unit written to //p' "$log" | tail -1 || true)
     kind=$(grep -o -m1 -E 'deadly signal|panicked at [^ ]*|timeout after [0-9]+ seconds|out-of-memory[^)]*\)' "$log" || true)
     result="CRASH (rc $rc${kind:+, $kind})${artifact:+ $artifact}"
   fi
