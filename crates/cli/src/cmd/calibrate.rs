@@ -17,6 +17,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use store::{Kind, Store};
 
+/// How the commands that only verify (`calibrate`, `label`) sample their verifier.
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifierSampling {
+    /// Sampling temperature of the verifier.
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f32,
+    /// Token limit per verification (and meta-verification).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Directory of prompt templates (`verification.md`, `meta_verification.md`).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
 /// Flags of `verimath calibrate`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -31,18 +48,8 @@ pub struct Args {
     /// Grade only the first N proofs.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Sampling temperature of the verifier.
-    #[arg(long, default_value_t = 0.7)]
-    temperature: f32,
-    /// Token limit per verification.
-    #[arg(long)]
-    max_tokens: Option<u32>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Directory of prompt templates (`verification.md` is used).
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
+    #[command(flatten)]
+    verifier: VerifierSampling,
     /// Run database; the same path resumes (default: a new file under ./runs/).
     #[arg(long, value_name = "PATH")]
     run: Option<PathBuf>,
@@ -104,10 +111,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let sampling = SolveArgs {
         samples: 1,
         verify: args.verifications.max(1),
-        temperature: args.temperature,
-        max_tokens: args.max_tokens,
-        concurrency: args.concurrency,
-        templates: args.templates.clone(),
+        temperature: args.verifier.temperature,
+        max_tokens: args.verifier.max_tokens,
+        concurrency: args.verifier.concurrency,
+        templates: args.verifier.templates.clone(),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let failures = runtime.block_on(async {

@@ -43,18 +43,8 @@ pub struct Args {
     /// Label only the first N proofs.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Sampling temperature of the verifier.
-    #[arg(long, default_value_t = 0.7)]
-    temperature: f32,
-    /// Token limit per verification and meta-verification.
-    #[arg(long)]
-    max_tokens: Option<u32>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Directory of prompt templates (`verification.md`, `meta_verification.md`).
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
+    #[command(flatten)]
+    verifier: crate::cmd::calibrate::VerifierSampling,
     /// Print one JSON object per proof.
     #[arg(long)]
     json: bool,
@@ -154,9 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         _ => SearchConfig::default(),
     };
-    cfg.concurrency = args.concurrency.max(1);
-    cfg.temperature = args.temperature;
-    cfg.max_tokens = args.max_tokens.or(cfg.max_tokens);
+    cfg.concurrency = args.verifier.concurrency.max(1);
+    cfg.temperature = args.verifier.temperature;
+    cfg.max_tokens = args.verifier.max_tokens.or(cfg.max_tokens);
     cfg.batch = cfg.batch.max(1);
 
     let mut targets: Vec<(Problem, String, Option<f64>)> = Vec::new();
@@ -186,7 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         run_path.display()
     );
     let backends = backend::build(&args.key.with(&args.backend))?;
-    let templates = match &args.templates {
+    let templates = match &args.verifier.templates {
         Some(dir) => Templates::load_dir(dir)
             .with_context(|| format!("loading templates from {}", dir.display()))?,
         None => Templates::default(),
@@ -208,7 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 let search = &search;
                 async move { search.label(problem, id, settings).await }
             }),
-            args.concurrency.max(1),
+            args.verifier.concurrency.max(1),
         )
         .await
     });
