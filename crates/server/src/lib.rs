@@ -371,11 +371,19 @@ async fn submit_prove(
     if let Some(t) = count(&m, "max_tokens", state.limits.max_tokens)? {
         cfg.max_tokens = Some(t.max(1));
     }
-    match m.get("meta") {
-        None | Some(Value::Null) => {}
-        Some(Value::Bool(b)) => cfg.meta = *b,
-        Some(_) => return Err(ApiError::invalid("meta", "`meta` must be true or false")),
+    for (key, slot) in [("meta", &mut cfg.meta), ("adaptive", &mut cfg.adaptive)] {
+        match m.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(b)) => *slot = *b,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    key,
+                    format!("`{key}` must be true or false"),
+                ))
+            }
+        }
     }
+    set(&mut cfg.wave, "wave", 256)?;
     if cfg.proofs == 0 || cfg.verifications == 0 {
         return Err(ApiError::bad_request(
             "`proofs` and `verifications` must be at least 1",

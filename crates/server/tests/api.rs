@@ -115,6 +115,16 @@ async fn bad_requests_get_4xx_with_openai_error_bodies_and_the_server_keeps_serv
         ("/api/prove", br#"{"problem": 7}"#.to_vec(), 400),
         (
             "/api/prove",
+            br#"{"problem": "x", "adaptive": "yes"}"#.to_vec(),
+            400,
+        ),
+        (
+            "/api/prove",
+            br#"{"problem": "x", "wave": 1000}"#.to_vec(),
+            400,
+        ),
+        (
+            "/api/prove",
             br#"{"problem": "x", "proofs": -1}"#.to_vec(),
             400,
         ),
