@@ -40,8 +40,8 @@ pub struct SearchConfig {
     /// calls go to the proofs still in contention.
     #[serde(default)]
     pub adaptive: bool,
-    /// Verifications per wave with `adaptive` (at least `critiques`, so a stopped
-    /// proof still has its critiques for refinement).
+    /// Verifications per wave with `adaptive`; best no fewer than `critiques`, so a
+    /// proof stopped after one wave still has a full set of critiques to refine with.
     #[serde(default = "default_wave")]
     pub wave: u32,
     /// Token limit per sample.
