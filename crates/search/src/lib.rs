@@ -5,7 +5,8 @@
 //!   refinement) as plain files with placeholders, overridable from a directory.
 //! - [`parse`] — reading model answers under the output protocol; unparsable samples
 //!   are kept with the reason.
-//! - [`config`] — every knob, the paper's heavy default and the `quick` preset.
+//! - [`config`] — every knob, the paper's heavy default and the `quick` preset;
+//!   [`flags`] — the same knobs as command-line flags over a preset.
 //! - [`ids`] — stable sample identities, planned before requesting.
 //! - [`pool`] — ranking, pass test, choice of proofs and critiques to refine.
 //! - [`run`] — the driver ([`Search`]), one problem after another round by round;
@@ -20,6 +21,7 @@
 pub mod budget;
 pub mod config;
 pub mod events;
+pub mod flags;
 pub mod ids;
 pub mod label;
 pub mod outcome;
@@ -33,6 +35,7 @@ pub mod templates;
 
 pub use config::{Preset, SearchConfig};
 pub use events::{EventSender, SearchEvent};
+pub use flags::SearchFlags;
 pub use outcome::{summarize, BestProof, Outcome, StopReason};
 pub use run::{Search, SearchError, SearchParts};
 pub use templates::Templates;

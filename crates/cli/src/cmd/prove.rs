@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use store::{Problem, Store};
 
 /// Flags of `verimath prove`.
@@ -40,66 +39,8 @@ pub struct Args {
     /// quick on the local engine, heavy with --backend.
     #[arg(long, value_enum)]
     pub preset: Option<PresetArg>,
-    /// Initial proofs per problem.
-    #[arg(long, value_name = "N")]
-    pub proofs: Option<u32>,
-    /// Verifications of every proof.
-    #[arg(long, value_name = "M")]
-    pub verifications: Option<u32>,
-    /// Proofs refined per round (the best by mean verification score).
-    #[arg(long, value_name = "K")]
-    pub refine: Option<u32>,
-    /// Critiques shown with each refined proof.
-    #[arg(long, value_name = "C")]
-    pub critiques: Option<u32>,
-    /// Of those, at most this many with any one score [default: 4, as released].
-    #[arg(long, value_name = "N")]
-    pub critiques_per_score: Option<u32>,
-    /// Remove <think>…</think> reasoning from critiques shown to the refiner
-    /// [default: true].
-    #[arg(long, value_name = "BOOL")]
-    pub strip_think: Option<bool>,
-    /// Refinement rounds after the first.
-    #[arg(long, value_name = "R")]
-    pub rounds: Option<u32>,
-    /// Judge critiques with the meta-verifier; unreasonable ones are set aside.
-    #[arg(long)]
-    pub meta: bool,
-    /// With --meta, judge only verifications scoring at most this [default: 0.75].
-    #[arg(long, value_name = "SCORE")]
-    pub meta_max_score: Option<f64>,
-    /// A proof also passes once all its verifications are in and their mean exceeds
-    /// this; `off` keeps only "every verification passed" [default: 0.99999].
-    #[arg(long, value_name = "MEAN|off", value_parser = parse_pass_mean)]
-    pub pass_mean: Option<PassMean>,
-    /// Verify in waves and stop verifying a proof once it can no longer pass.
-    #[arg(long)]
-    pub adaptive: bool,
-    /// Verifications per wave with --adaptive [default: 8].
-    #[arg(long, value_name = "N")]
-    pub wave: Option<u32>,
-    /// Token limit per sample.
-    #[arg(long, value_name = "T")]
-    pub max_tokens: Option<u32>,
-    /// Token budget of the whole run (prompt + completion).
-    #[arg(long, value_name = "T")]
-    pub max_total_tokens: Option<u64>,
-    /// Wall-clock limit: seconds, or a number with s, m or h.
-    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
-    pub time_limit: Option<Duration>,
-    /// Requests in flight at once.
-    #[arg(long, value_name = "N")]
-    pub concurrency: Option<usize>,
-    /// Most samples asked for in one request (`n`).
-    #[arg(long, value_name = "N")]
-    pub batch: Option<u32>,
-    /// Sampling temperature.
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    /// Verify and refine proofs that break the output protocol too (they never pass).
-    /// Default: true in the quick preset, false in the heavy one.
-    #[arg(long, value_name = "BOOL")]
-    pub verify_unparsable: Option<bool>,
+    #[command(flatten)]
+    pub search: search::SearchFlags,
     /// Directory of prompt templates replacing the built-in ones of the same name.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
@@ -200,44 +141,8 @@ fn load_problems(args: &Args) -> anyhow::Result<Vec<Problem>> {
 
 /// The preset, then every flag that was given.
 fn search_config(args: &Args) -> SearchConfig {
-    let mut c = PresetArg::resolve(args.preset, args.backend.is_local()).config();
-    let set = |slot: &mut u32, v: Option<u32>| *slot = v.unwrap_or(*slot);
-    set(&mut c.proofs, args.proofs);
-    set(&mut c.verifications, args.verifications);
-    set(&mut c.refine, args.refine);
-    set(&mut c.critiques, args.critiques);
-    set(&mut c.critiques_per_score, args.critiques_per_score);
-    c.strip_think = args.strip_think.unwrap_or(c.strip_think);
-    c.meta_max_score = args.meta_max_score.unwrap_or(c.meta_max_score);
-    if let Some(PassMean(bar)) = args.pass_mean {
-        c.pass_mean = bar;
-    }
-    set(&mut c.rounds, args.rounds);
-    set(&mut c.batch, args.batch);
-    c.meta |= args.meta;
-    c.adaptive |= args.adaptive;
-    set(&mut c.wave, args.wave);
-    c.max_tokens = args.max_tokens.or(c.max_tokens);
-    c.max_total_tokens = args.max_total_tokens.or(c.max_total_tokens);
-    c.time_limit = args.time_limit.or(c.time_limit);
-    c.concurrency = args.concurrency.unwrap_or(c.concurrency);
-    c.temperature = args.temperature.unwrap_or(c.temperature);
-    c.verify_unparsable = args.verify_unparsable.unwrap_or(c.verify_unparsable);
-    c
-}
-
-/// The value of `--pass-mean`: a bar, or none.
-#[derive(Debug, Clone, Copy)]
-pub struct PassMean(Option<f64>);
-
-fn parse_pass_mean(s: &str) -> Result<PassMean, String> {
-    if s.eq_ignore_ascii_case("off") {
-        return Ok(PassMean(None));
-    }
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(PassMean(Some(v))),
-        _ => Err(format!("`{s}` is not a mean score between 0 and 1, or off")),
-    }
+    let preset = PresetArg::resolve(args.preset, args.backend.is_local());
+    args.search.apply(preset.config())
 }
 
 /// `runs/YYYYMMDD-HHMMSS-PID.sqlite`: new for every invocation.
@@ -264,29 +169,6 @@ pub fn default_run_path() -> PathBuf {
         rem % 60,
         std::process::id()
     ))
-}
-
-/// Seconds, or a number followed by `s`, `m` or `h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
-        _ => (s, 's'),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (try 90, 90s, 15m or 2h)"))?;
-    let secs = match unit {
-        's' => v,
-        'm' => v * 60.0,
-        'h' => v * 3600.0,
-        _ => return Err(format!("unknown unit in {s:?}: use s, m or h")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{s:?} is not a positive duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Progress bars on a terminal: one line per problem with its round, samples done of
@@ -406,19 +288,5 @@ fn print_summary(o: &Outcome) {
             println!("{}\n", b.proof.trim());
         }
         None => println!("  no proof followed the output protocol\n"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        assert!(parse_duration("5x").is_err() && parse_duration("-1").is_err());
     }
 }
