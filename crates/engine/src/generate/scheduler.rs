@@ -11,8 +11,11 @@
 //!
 //! A freed slot keeps its cached tokens (the prompt cache). Admission starts a prompt
 //! in the free slot that shares the longest beginning with it and prefills only the
-//! rest; the other samples take the free slots least worth keeping (empty first, then
-//! least recently used).
+//! rest, or copies that beginning from a slot still in use when one holds more; the
+//! other samples take the free slots least worth keeping (empty first, then least
+//! recently used). A request whose prompt another request is prefilling right now
+//! waits for that prefill and copies it, so the same prompt sent twice at once is
+//! computed once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,7 +192,7 @@ impl Loop {
     fn admit(&mut self) {
         while let Some(job) = self.waiting.front() {
             let n = job.request.n;
-            if n > self.free.len() {
+            if n > self.free.len() || self.waits_for_prefill(&job.request.prompt) {
                 break;
             }
             let Some(job) = self.waiting.pop_front() else {
@@ -212,23 +215,59 @@ impl Loop {
         }
     }
 
-    /// Take `n` free slots for a request: first the one whose cached tokens share the
-    /// longest beginning with `prompt`, trimmed to that shared part, then the ones
-    /// least worth keeping. Returns the slots and how many prompt tokens are cached.
-    /// At least the last prompt token is always computed, for its logits.
+    /// Whether a request should wait for a prompt being prefilled now: one that shares
+    /// at least [`WAIT_FOR_SHARED`] more leading tokens with `prompt` than any slot
+    /// holds yet. Once it is in, this prompt copies that part instead of computing it
+    /// again (two requests for the same prompt arriving together).
+    fn waits_for_prefill(&self, prompt: &[u32]) -> bool {
+        let available = self.best_source(prompt).map_or(0, |(_, shared)| shared);
+        self.active
+            .iter()
+            .filter(|a| a.samples.is_empty() && a.prefilled < a.prompt_len())
+            .any(|a| common_prefix(&a.job.request.prompt, prompt) >= available + WAIT_FOR_SHARED)
+    }
+
+    /// The slot, free or in use, whose cached tokens share the longest beginning with
+    /// `prompt`, and how many they share; free slots win ties (nothing to copy), then
+    /// the least worth keeping.
+    fn best_source(&self, prompt: &[u32]) -> Option<(usize, usize)> {
+        (0..self.cached.len())
+            .map(|slot| (slot, common_prefix(&self.cached[slot], prompt)))
+            .max_by(|a, b| {
+                let free = |s: usize| self.free.contains(&s);
+                a.1.cmp(&b.1)
+                    .then(free(a.0).cmp(&free(b.0)))
+                    .then(self.worth(b.0).cmp(&self.worth(a.0)))
+            })
+    }
+
+    /// Take `n` free slots for a request. The first receives the prompt: the free
+    /// slot that already holds the longest beginning of it, trimmed to that part, or,
+    /// when a slot in use holds more, the free slot least worth keeping with that part
+    /// copied in. The others are the free slots least worth keeping. Returns the slots
+    /// and how many prompt tokens are cached; at least the last prompt token is always
+    /// computed, for its logits.
     fn take_slots(&mut self, prompt: &[u32], n: usize) -> (Vec<usize>, usize) {
-        let mut best = (0, 0); // (index in `free`, shared tokens)
-        for (i, &slot) in self.free.iter().enumerate() {
-            let shared = common_prefix(&self.cached[slot], prompt);
-            let (_, best_shared) = best;
-            if shared > best_shared
-                || (shared == best_shared && self.worth(slot) < self.worth(self.free[best.0]))
-            {
-                best = (i, shared);
+        let cheapest = |me: &Self| {
+            (0..me.free.len())
+                .min_by_key(|&i| me.worth(me.free[i]))
+                .unwrap_or(0)
+        };
+        let (source, shared) = self.best_source(prompt).unwrap_or((0, 0));
+        let mut reused = shared.min(prompt.len().saturating_sub(1));
+        let first = match self.free.iter().position(|&s| s == source) {
+            Some(i) => self.free.swap_remove(i),
+            None => {
+                let i = cheapest(self);
+                let dst = self.free.swap_remove(i);
+                if reused > 0 && self.decoder.copy_prefix(source, dst, reused).is_ok() {
+                    self.cached[dst] = self.cached[source][..reused].to_vec();
+                } else {
+                    reused = 0;
+                }
+                dst
             }
-        }
-        let first = self.free.swap_remove(best.0);
-        let reused = best.1.min(prompt.len().saturating_sub(1));
+        };
         self.decoder.truncate(first, reused);
         self.cached[first].truncate(reused);
         let mut slots = vec![first];
@@ -554,6 +593,10 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
         samples,
     }
 }
+
+/// Leading tokens a prompt being prefilled must share with a new one, beyond what the
+/// cache already holds, for the new one to wait and copy them instead of computing.
+const WAIT_FOR_SHARED: usize = 64;
 
 /// How many leading tokens two sequences share.
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {

@@ -429,3 +429,21 @@ fn stats_show_the_batch_and_the_cache() {
     assert_eq!(after.busy_slots, 0);
     assert!(after.cached_tokens >= 9, "{after:?}");
 }
+
+#[test]
+fn the_same_prompt_arriving_twice_is_prefilled_once() {
+    let (e, _) = engine(4, 512);
+    let prompt: Vec<u32> = (0..300).map(|t| 5 + t % 31).collect();
+    let fresh = {
+        let (other, _) = engine(4, 512);
+        other.generate(request(&prompt, 1, 1.0, 3, 8)).unwrap()
+    };
+    // Submitted together: the second waits for the first's prefill and copies it.
+    let a = e.submit(request(&prompt, 1, 1.0, 3, 8)).unwrap();
+    let b = e.submit(request(&prompt, 1, 1.0, 3, 8)).unwrap();
+    let (a, b) = (a.wait().unwrap(), b.wait().unwrap());
+    assert_eq!(computed(&e), 300 + 1);
+    assert_eq!(b.timings.cached_prompt_tokens, 299);
+    assert_eq!(a.samples, fresh.samples);
+    assert_eq!(b.samples, fresh.samples);
+}
