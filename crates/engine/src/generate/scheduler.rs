@@ -533,6 +533,8 @@ impl Loop {
             }
             let active = self.active.swap_remove(i);
             self.release(&active.slots);
+            // Published first, so that whoever hears of the answer sees the slots free.
+            self.publish_cache();
             let output = output_of(active.job.submitted, active.admitted, &active);
             let _ = active.job.events.send(Event::Done(Ok(output)));
         }
