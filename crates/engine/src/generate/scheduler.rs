@@ -253,7 +253,16 @@ impl Loop {
                 .min_by_key(|&i| me.worth(me.free[i]))
                 .unwrap_or(0)
         };
-        let (source, shared) = self.best_source(prompt).unwrap_or((0, 0));
+        let (mut source, mut shared) = self.best_source(prompt).unwrap_or((0, 0));
+        if !self.free.contains(&source) && shared < MIN_COPY {
+            // Not worth a copy (a shared BOS): the best free slot instead.
+            (source, shared) = self
+                .free
+                .iter()
+                .map(|&s| (s, common_prefix(&self.cached[s], prompt)))
+                .max_by(|a, b| a.1.cmp(&b.1).then(self.worth(b.0).cmp(&self.worth(a.0))))
+                .unwrap_or((0, 0));
+        }
         let mut reused = shared.min(prompt.len().saturating_sub(1));
         let first = match self.free.iter().position(|&s| s == source) {
             Some(i) => self.free.swap_remove(i),
@@ -595,6 +604,9 @@ fn output_of(submitted: Instant, admitted: Instant, active: &Active) -> Generate
         samples,
     }
 }
+
+/// Fewest shared tokens worth copying from a slot still in use.
+const MIN_COPY: usize = 16;
 
 /// Leading tokens a prompt being prefilled must share with a new one, beyond what the
 /// cache already holds, for the new one to wait and copy them instead of computing.
