@@ -1,7 +1,10 @@
 //! Per-sequence key/value cache.
 //!
 //! A cache holds `max_seqs` independent slots. Each slot keeps, for every layer, the
-//! keys and values of its positions `0..len` back to back (`[len, n_head_kv * head_dim]`).
+//! keys and values of its positions `0..len` back to back: `[len, k_dim]` keys and
+//! `[len, v_dim]` values (both `n_head_kv * head_dim` for ordinary attention). A cache
+//! may hold no values at all (`v_dim = 0`): multi-head latent attention stores one
+//! compressed latent per position and reads its values out of the keys.
 //! Entries are stored as f16 bits: that is llama.cpp's default cache type, it halves
 //! memory (a 4096-token Gemma 3 270M sequence needs 75 MB instead of 151 MB) and the
 //! bytes attention streams, and the f32 -> f16 rounding of keys/values costs far less
@@ -49,7 +52,8 @@ struct Slot {
 /// The key/value cache of a model for a fixed number of sequences.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    kv_dim: usize,
+    k_dim: usize,
+    v_dim: usize,
     max_len: usize,
     slots: Vec<Slot>,
 }
@@ -58,12 +62,25 @@ impl KvCache {
     /// An empty cache for `max_seqs` sequences of at most `max_len` positions, for a
     /// model with `n_layer` layers whose keys/values have `kv_dim` values per position.
     pub fn new(n_layer: usize, kv_dim: usize, max_seqs: usize, max_len: usize) -> KvCache {
+        KvCache::with_widths(n_layer, kv_dim, kv_dim, max_seqs, max_len)
+    }
+
+    /// An empty cache whose keys have `k_dim` and values `v_dim` values per position
+    /// per layer (`v_dim` may be 0: see the module documentation).
+    pub fn with_widths(
+        n_layer: usize,
+        k_dim: usize,
+        v_dim: usize,
+        max_seqs: usize,
+        max_len: usize,
+    ) -> KvCache {
         let slot = Slot {
             len: 0,
             layers: vec![LayerKv::default(); n_layer],
         };
         KvCache {
-            kv_dim,
+            k_dim,
+            v_dim,
             max_len,
             slots: vec![slot; max_seqs],
         }
@@ -79,9 +96,15 @@ impl KvCache {
         self.max_len
     }
 
-    /// Values per position per layer (`n_head_kv * head_dim`).
-    pub fn kv_dim(&self) -> usize {
-        self.kv_dim
+    /// Key and value widths: values per position per layer (`n_head_kv * head_dim`
+    /// each for ordinary attention).
+    pub fn widths(&self) -> (usize, usize) {
+        (self.k_dim, self.v_dim)
+    }
+
+    /// Bytes one cached position takes over all layers (f16 keys and values).
+    pub fn bytes_per_position(&self) -> usize {
+        self.n_layer() * (self.k_dim + self.v_dim) * 2
     }
 
     /// Number of layers.
@@ -101,13 +124,12 @@ impl KvCache {
 
     /// Forgets every position of `slot` from `len` on (no-op if it is shorter).
     pub fn truncate(&mut self, slot: usize, len: usize) -> Result<(), CacheError> {
-        let kv_dim = self.kv_dim;
+        let (k_dim, v_dim) = (self.k_dim, self.v_dim);
         let s = self.slot_mut(slot)?;
         s.len = s.len.min(len);
-        let keep = s.len * kv_dim;
         for layer in &mut s.layers {
-            layer.k.truncate(keep);
-            layer.v.truncate(keep);
+            layer.k.truncate(s.len * k_dim);
+            layer.v.truncate(s.len * v_dim);
         }
         Ok(())
     }
@@ -128,7 +150,7 @@ impl KvCache {
         if src == dst {
             return self.truncate(dst, len);
         }
-        let n = len * self.kv_dim;
+        let (nk, nv) = (len * self.k_dim, len * self.v_dim);
         let (from, to) = if src < dst {
             let (a, b) = self.slots.split_at_mut(dst);
             (&a[src], &mut b[0])
@@ -138,9 +160,9 @@ impl KvCache {
         };
         for (f, t) in from.layers.iter().zip(&mut to.layers) {
             t.k.clear();
-            t.k.extend_from_slice(&f.k[..n]);
+            t.k.extend_from_slice(&f.k[..nk]);
             t.v.clear();
-            t.v.extend_from_slice(&f.v[..n]);
+            t.v.extend_from_slice(&f.v[..nv]);
         }
         to.len = len;
         Ok(())
@@ -184,27 +206,25 @@ impl KvCache {
     /// uncommitted entries at or after it (left over from a failed pass).
     /// Callers validate slot and position first (see `check_room`).
     pub(crate) fn write(&mut self, layer: usize, slot: usize, pos: usize, k: &[f32], v: &[f32]) {
-        let kv_dim = self.kv_dim;
+        let (k_dim, v_dim) = (self.k_dim, self.v_dim);
         let max_len = self.max_len;
         let l = &mut self.slots[slot].layers[layer];
-        let start = pos * kv_dim;
         debug_assert!(
-            start <= l.k.len(),
+            pos * k_dim <= l.k.len(),
             "cache positions must be written in order"
         );
-        l.k.truncate(start);
-        l.v.truncate(start);
-        if l.k.capacity() < start + kv_dim {
-            // Grow by whole steps so that long sequences do not reallocate per token.
-            let target = (pos + 1).div_ceil(GROW_STEP) * GROW_STEP;
-            let target = target.min(max_len).max(pos + 1) * kv_dim;
-            l.k.reserve_exact(target - l.k.len());
-            l.v.reserve_exact(target - l.v.len());
+        // Grow by whole steps so that long sequences do not reallocate per token.
+        let target = (pos + 1).div_ceil(GROW_STEP) * GROW_STEP;
+        let target = target.min(max_len).max(pos + 1);
+        for (data, width, src) in [(&mut l.k, k_dim, k), (&mut l.v, v_dim, v)] {
+            let start = pos * width;
+            data.truncate(start);
+            if data.capacity() < start + width {
+                data.reserve_exact(target * width - data.len());
+            }
+            data.resize(start + width, 0);
+            half::encode(&src[..width], &mut data[start..]);
         }
-        l.k.resize(start + kv_dim, 0);
-        l.v.resize(start + kv_dim, 0);
-        half::encode(&k[..kv_dim], &mut l.k[start..]);
-        half::encode(&v[..kv_dim], &mut l.v[start..]);
     }
 
     /// Marks `slot` as holding `len` positions (after a forward pass wrote them).
@@ -212,13 +232,13 @@ impl KvCache {
         self.slots[slot].len = len;
     }
 
-    /// Keys of `layer` in `slot` as f16 bits, `[positions, kv_dim]`, including any
+    /// Keys of `layer` in `slot` as f16 bits, `[positions, k_dim]`, including any
     /// positions written by the pass in progress.
     pub(crate) fn keys(&self, layer: usize, slot: usize) -> &[u16] {
         &self.slots[slot].layers[layer].k
     }
 
-    /// Values of `layer` in `slot`, laid out like [`KvCache::keys`].
+    /// Values of `layer` in `slot`, `[positions, v_dim]` (empty when `v_dim` is 0).
     pub(crate) fn values(&self, layer: usize, slot: usize) -> &[u16] {
         &self.slots[slot].layers[layer].v
     }
@@ -270,5 +290,21 @@ mod tests {
         assert_eq!(c.allocated_bytes(), 2 * 2 * GROW_STEP * 4 * 2);
         assert!(c.check_room(0, 1001).is_err());
         assert!(c.check_room(0, 1000).is_ok());
+    }
+
+    #[test]
+    fn a_cache_without_values_holds_keys_only() {
+        let mut c = KvCache::with_widths(1, 3, 0, 2, 100);
+        for pos in 0..5 {
+            c.write(0, 0, pos, &[pos as f32, 1.0, 2.0], &[]);
+        }
+        c.commit(0, 5);
+        c.copy_prefix(0, 1, 4).unwrap();
+        assert_eq!(c.keys(0, 1).len(), 12);
+        assert!(c.values(0, 1).is_empty());
+        assert_eq!(half::to_f32(c.keys(0, 1)[9]), 3.0);
+        assert_eq!(c.bytes_per_position(), 6);
+        // Slot 0 grew to its maximum (100 positions); slot 1 holds its 4 copied keys.
+        assert_eq!(c.allocated_bytes(), (100 * 3 + 4 * 3) * 2);
     }
 }

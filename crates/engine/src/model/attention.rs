@@ -86,14 +86,16 @@ impl SelfAttention {
             let (e, h) = (i / self.n_head, i % self.n_head);
             let entry = &batch[e];
             let q_head = &q[e * q_width + h * hd..][..hd];
-            let kv_off = (h / group) * hd;
+            let head = HeadSlice {
+                width: kv_width,
+                off: (h / group) * hd,
+                len: hd,
+            };
             let lo = self.window.map_or(0, |w| (entry.pos + 1).saturating_sub(w));
             attend(
                 q_head,
-                cache.keys(layer, entry.slot),
-                cache.values(layer, entry.slot),
-                kv_width,
-                kv_off,
+                (cache.keys(layer, entry.slot), head),
+                (cache.values(layer, entry.slot), head),
                 lo..entry.pos + 1,
                 self.scale,
                 o,
@@ -109,35 +111,44 @@ impl SelfAttention {
     }
 }
 
-/// Softmax attention of one query head over cached positions `range`; the head's keys
-/// and values start at `kv_off` within each `kv_width`-wide cache row.
+/// Where one head's keys (or values) sit in the cache: `len` values at `off` within
+/// each `width`-wide cached row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadSlice {
+    pub width: usize,
+    pub off: usize,
+    pub len: usize,
+}
+
+impl HeadSlice {
+    fn row(self, data: &[u16], t: usize) -> &[u16] {
+        &data[t * self.width + self.off..][..self.len]
+    }
+}
+
+/// Softmax attention of one query head over cached positions `range`: scores against
+/// the keys `k` (as wide as `q`), weights applied to the values `v` (as wide as `out`).
 ///
 /// Follows the rounding of ggml's CPU flash attention over an f16 cache (llama.cpp's
 /// default): the query is rounded to f16, each score `q . k` is accumulated in f32, the
 /// softmax runs online in f32 (running maximum `m`, running sum `s`), and the weighted
 /// sum of values is kept in an f16 accumulator (rescaled in f16 whenever the maximum
 /// grows) until the final division by `s`.
-#[allow(clippy::too_many_arguments)]
-fn attend(
+pub(crate) fn attend(
     q: &[f32],
-    keys: &[u16],
-    values: &[u16],
-    kv_width: usize,
-    kv_off: usize,
+    (keys, k): (&[u16], HeadSlice),
+    (values, v): (&[u16], HeadSlice),
     range: std::ops::Range<usize>,
     scale: f32,
     out: &mut [f32],
 ) {
-    let hd = q.len();
-    fn row(data: &[u16], t: usize, kv_width: usize, kv_off: usize, hd: usize) -> &[u16] {
-        &data[t * kv_width + kv_off..][..hd]
-    }
+    debug_assert!(q.len() == k.len && out.len() == v.len);
     let q16: Vec<f32> = q.iter().map(|&x| half::to_f32(half::from_f32(x))).collect();
     let mut acc = vec![0u16; out.len()];
     let mut max = f32::NEG_INFINITY;
     let mut sum = 0.0f32;
     for t in range {
-        let s = half::dot(&q16, row(keys, t, kv_width, kv_off, hd)) * scale;
+        let s = half::dot(&q16, k.row(keys, t)) * scale;
         let mut weight = 1.0f32;
         if s > max {
             let grow = (max - s).exp();
@@ -147,7 +158,7 @@ fn attend(
         } else {
             weight = (s - max).exp();
         }
-        half::axpy_f16(&mut acc, weight, row(values, t, kv_width, kv_off, hd));
+        half::axpy_f16(&mut acc, weight, v.row(values, t));
         sum += weight;
     }
     let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };

@@ -13,7 +13,7 @@ pub enum ModelError {
     File(#[from] gguf::GgufError),
 
     /// `general.architecture` names an architecture this engine does not implement.
-    #[error("unsupported architecture `{0}` (supported: gemma3, qwen2, qwen3, llama)")]
+    #[error("unsupported architecture `{0}` (supported: gemma3, qwen2, qwen3, llama, deepseek2)")]
     UnsupportedArchitecture(String),
 
     /// A required metadata key is absent.

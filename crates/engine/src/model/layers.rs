@@ -100,6 +100,29 @@ impl Linear {
         Ok(out)
     }
 
+    /// Rows `first..first + count` as a matrix of their own: one expert of a stacked
+    /// `[cols, rows, n_expert]` tensor, or one head of a per-head tensor. The rows stay
+    /// in the mapped file, so a slice costs nothing until it is used.
+    pub(crate) fn rows_slice(&self, first: usize, count: usize) -> Result<Linear, ModelError> {
+        let shape_error = || ModelError::TensorShape {
+            name: self.info.name.clone(),
+            expected: vec![self.cols as u64, (first + count) as u64],
+            found: self.info.dims.clone(),
+        };
+        if first + count > self.rows || self.bias.is_some() {
+            return Err(shape_error());
+        }
+        let row_bytes = self
+            .info
+            .dtype
+            .bytes_for(self.cols as u64)
+            .ok_or_else(shape_error)?;
+        let mut info = self.info.clone();
+        info.offset += first as u64 * row_bytes;
+        info.dims = vec![self.cols as u64, count as u64];
+        Linear::new(Arc::clone(&self.file), info)
+    }
+
     /// Row `r` of `W` as f32 (used as an embedding lookup); `r < rows`.
     pub fn row(&self, r: usize, out: &mut [f32]) -> Result<(), ModelError> {
         self.matrix()?.dequantize_row(r, &mut out[..self.cols]);
@@ -167,6 +190,46 @@ pub struct Rope {
     scale: f32,
     /// Per-pair divisors of the angle (llama 3 `rope_freqs`).
     factors: Option<Vec<f32>>,
+    /// YaRN's blend of interpolated and original angles, if the model is YaRN-scaled.
+    yarn: Option<Yarn>,
+}
+
+/// YaRN RoPE scaling (as DeepSeek files carry it): pairs that turn fast keep their
+/// original angle, slow pairs are interpolated by the scale, and the pairs between
+/// blend linearly; cosines and sines are multiplied by `mscale`.
+///
+/// With `s` the position scale (1 / factor), `n` the original context length and
+/// `d(b) = n_rot * ln(n / (2 pi b)) / (2 ln base)`, pairs below `low = floor(d(32))`
+/// keep the original angle and pairs above `high = ceil(d(1))` take the interpolated
+/// one (ggml's `beta_fast = 32`, `beta_slow = 1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Yarn {
+    low: f32,
+    high: f32,
+    /// Multiplies cosines and sines.
+    mscale: f32,
+}
+
+impl Yarn {
+    /// YaRN for `n_rot` rotated dimensions, frequency `base`, position scale `scale`
+    /// and the training context `n_ctx_orig`; `mscale` multiplies cosines and sines.
+    pub fn new(n_rot: usize, base: f32, n_ctx_orig: usize, mscale: f32) -> Yarn {
+        let dim = |beta: f32| {
+            n_rot as f32 * (n_ctx_orig as f32 / (beta * 2.0 * std::f32::consts::PI)).ln()
+                / (2.0 * base.ln())
+        };
+        Yarn {
+            low: dim(32.0).floor().max(0.0),
+            high: dim(1.0).ceil().min(n_rot as f32 - 1.0),
+            mscale,
+        }
+    }
+
+    /// Share of the original angle in pair `i`: 1 for fast pairs, 0 for slow ones.
+    fn ramp(&self, i: usize) -> f32 {
+        let y = (i as f32 - self.low) / (self.high - self.low).max(0.001);
+        1.0 - y.clamp(0.0, 1.0)
+    }
 }
 
 impl Rope {
@@ -185,7 +248,14 @@ impl Rope {
             theta_scale: base.powf(-2.0 / n_rot as f32),
             scale,
             factors: factors.map(<[f32]>::to_vec),
+            yarn: None,
         }
+    }
+
+    /// The same rotation with YaRN scaling.
+    pub fn with_yarn(mut self, yarn: Yarn) -> Rope {
+        self.yarn = Some(yarn);
+        self
     }
 
     /// Cosines and sines for one position: `[n_rot / 2]` each.
@@ -200,9 +270,16 @@ impl Rope {
                 .and_then(|fs| fs.get(i))
                 .copied()
                 .unwrap_or(1.0);
-            let angle = self.scale * (theta / f);
-            cos.push(angle.cos());
-            sin.push(angle.sin());
+            let original = theta / f;
+            let mut angle = self.scale * original;
+            let mut mscale = 1.0;
+            if let Some(yarn) = &self.yarn {
+                let mix = yarn.ramp(i);
+                angle = angle * (1.0 - mix) + original * mix;
+                mscale = yarn.mscale;
+            }
+            cos.push(angle.cos() * mscale);
+            sin.push(angle.sin() * mscale);
             theta *= self.theta_scale;
         }
         (cos, sin)

@@ -49,6 +49,33 @@ impl<'a> Meta<'a> {
         }
     }
 
+    /// A count that may be zero (`leading_dense_block_count`), if present.
+    pub fn count_opt(&self, suffix: &str) -> Result<Option<usize>, ModelError> {
+        let key = self.key(suffix);
+        let Some(value) = self.file.get(&key) else {
+            return Ok(None);
+        };
+        match value.as_u64().and_then(|v| usize::try_from(v).ok()) {
+            Some(v) => Ok(Some(v)),
+            None => Err(ModelError::BadKey {
+                key,
+                detail: format!("expected a non-negative integer, found {value:?}"),
+            }),
+        }
+    }
+
+    /// A boolean, if present.
+    pub fn bool_opt(&self, suffix: &str) -> Result<Option<bool>, ModelError> {
+        let key = self.key(suffix);
+        match self.file.get(&key) {
+            None => Ok(None),
+            Some(v) => v.as_bool().map(Some).ok_or_else(|| ModelError::BadKey {
+                key,
+                detail: format!("expected a boolean, found {v:?}"),
+            }),
+        }
+    }
+
     /// A finite float, if present.
     pub fn f32_opt(&self, suffix: &str) -> Result<Option<f32>, ModelError> {
         let key = self.key(suffix);
@@ -123,6 +150,20 @@ impl<'a> Weights<'a> {
     pub fn matrix(&self, name: &str, cols: usize, rows: usize) -> Result<Linear, ModelError> {
         let info = self.shaped(name, &[cols as u64, rows as u64])?;
         Linear::new(Arc::clone(self.file), info.clone())
+    }
+
+    /// `count` matrices of `rows` x `cols` stacked in one tensor (ggml dims
+    /// `[cols, rows, count]`): the experts of a layer, or its per-head matrices.
+    pub fn stacked(
+        &self,
+        name: &str,
+        cols: usize,
+        rows: usize,
+        count: usize,
+    ) -> Result<Vec<Linear>, ModelError> {
+        let info = self.shaped(name, &[cols as u64, rows as u64, count as u64])?;
+        let all = Linear::new(Arc::clone(self.file), info.clone())?;
+        (0..count).map(|i| all.rows_slice(i * rows, rows)).collect()
     }
 
     /// A vector of `len` values, converted to f32 whatever its stored type.

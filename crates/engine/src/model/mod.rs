@@ -2,7 +2,7 @@
 //!
 //! [`Model::load`] reads `general.architecture` and builds one of the architectures,
 //! each in its own file and readable top to bottom: [`gemma3`], [`qwen2`], [`qwen3`],
-//! [`llama`].
+//! [`llama`], [`deepseek2`] (multi-head latent attention and mixture of experts).
 //! They share the building blocks in [`layers`] (linear maps over quantized weights,
 //! RMSNorm, RoPE, gated MLPs) and [`attention`] (grouped-query attention over the
 //! [`KvCache`], optionally windowed).
@@ -13,6 +13,7 @@
 //! product over the whole batch, so each weight is streamed from memory once per pass.
 
 pub mod attention;
+pub mod deepseek2;
 mod error;
 pub mod gemma3;
 pub mod half;
@@ -164,6 +165,15 @@ pub(crate) trait Architecture: Send + Sync + std::fmt::Debug {
     fn hidden(&self, batch: &[BatchEntry], cache: &mut KvCache) -> Result<Vec<f32>, ModelError>;
     /// Logits `[n, n_vocab]` of `n` final hidden states.
     fn logits(&self, hidden: &[f32], n: usize) -> Result<Vec<f32>, ModelError>;
+    /// Key and value widths of one cached position per layer.
+    fn cache_widths(&self) -> (usize, usize) {
+        let kv = self.config().kv_dim();
+        (kv, kv)
+    }
+    /// The latent-attention and expert shape of a DeepSeek model.
+    fn deepseek(&self) -> Option<&deepseek2::DeepSeekShape> {
+        None
+    }
 }
 
 /// A loaded model: weights stay in the memory-mapped file.
@@ -185,6 +195,7 @@ impl Model {
             "qwen2" => Box::new(qwen2::Qwen2::load(&file, &w)?),
             "qwen3" => Box::new(qwen3::Qwen3::load(&file, &w)?),
             "llama" => Box::new(llama::Llama::load(&file, &w)?),
+            "deepseek2" => Box::new(deepseek2::DeepSeek2::load(&file, &w)?),
             other => return Err(ModelError::UnsupportedArchitecture(other.to_owned())),
         };
         Ok(Model { file, arch })
@@ -200,6 +211,18 @@ impl Model {
         self.arch.config()
     }
 
+    /// The attention and expert shape, for DeepSeek (`deepseek2`) models.
+    pub fn deepseek_shape(&self) -> Option<&deepseek2::DeepSeekShape> {
+        self.arch.deepseek()
+    }
+
+    /// Bytes one cached position of one sequence takes (f16 keys and values, all
+    /// layers).
+    pub fn cache_bytes_per_token(&self) -> usize {
+        let (k, v) = self.arch.cache_widths();
+        self.config().n_layer * (k + v) * 2
+    }
+
     /// The file the weights live in (for the tokenizer and chat template).
     pub fn file(&self) -> &Arc<GgufFile> {
         &self.file
@@ -208,8 +231,8 @@ impl Model {
     /// An empty cache for `max_seqs` sequences of up to `max_len` positions each.
     /// Memory is allocated as sequences grow.
     pub fn new_cache(&self, max_seqs: usize, max_len: usize) -> KvCache {
-        let c = self.config();
-        KvCache::new(c.n_layer, c.kv_dim(), max_seqs, max_len)
+        let (k, v) = self.arch.cache_widths();
+        KvCache::with_widths(self.config().n_layer, k, v, max_seqs, max_len)
     }
 
     /// Runs one batch (see [`BatchEntry`]) and returns the logits (`n_vocab` each) of the
@@ -257,13 +280,14 @@ impl Model {
         cache: &KvCache,
     ) -> Result<Vec<(usize, usize)>, ModelError> {
         let c = self.config();
-        if cache.n_layer() != c.n_layer || cache.kv_dim() != c.kv_dim() {
+        let widths = self.arch.cache_widths();
+        if cache.n_layer() != c.n_layer || cache.widths() != widths {
             return Err(ModelError::CacheShape(format!(
-                "cache has {} layers of width {}, model needs {} of width {}",
+                "cache has {} layers of (key, value) widths {:?}, model needs {} of {:?}",
                 cache.n_layer(),
-                cache.kv_dim(),
+                cache.widths(),
                 c.n_layer,
-                c.kv_dim()
+                widths
             )));
         }
         let mut ends: Vec<(usize, usize)> = Vec::new();
