@@ -174,8 +174,13 @@ fn pull_fails_fast_when_the_hub_is_unreachable() {
 /// What the stand-in hub saw: request line and headers of each request.
 type Seen = Arc<Mutex<Vec<String>>>;
 
-/// Serve `body` at any path for `requests` connections, honouring `Range:
-/// bytes=N-` the way the hub's CDN does.
+/// The stand-in hub's answer to its model API (`/api/models/...`): a repository of
+/// two GGUF quantizations and a README.
+const LISTING: &str = r#"{"id":"owner/repo","siblings":[{"rfilename":"README.md"},
+{"rfilename":"tiny-Q4_K_M.gguf"},{"rfilename":"tiny-Q8_0.gguf"}]}"#;
+
+/// Serve `body` at any path but the model API (see [`LISTING`]) for `requests`
+/// connections, honouring `Range: bytes=N-` the way the hub's CDN does.
 fn fake_hub(body: Vec<u8>, requests: usize) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -201,8 +206,10 @@ fn fake_hub(body: Vec<u8>, requests: usize) -> (String, Seen) {
                         .map(str::to_string)
                 })
                 .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+            let api = head.starts_with("GET /api/models/");
             log.lock().expect("log").push(head);
             let (status, part) = match from {
+                _ if api => ("200 OK", LISTING.as_bytes()),
                 Some(n) if n < body.len() => ("206 Partial Content", &body[n..]),
                 _ => ("200 OK", &body[..]),
             };
@@ -265,6 +272,32 @@ fn pull_downloads_resumes_and_keeps_the_cache_whole() {
     let out = pull(dir.path(), "http://127.0.0.1:9", &[]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("already in the cache"));
+}
+
+#[test]
+fn pull_of_a_repository_takes_its_file_of_the_quantization() {
+    let body = tiny_gguf();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, seen) = fake_hub(body.clone(), 2);
+    let cache = dir.path().to_str().expect("utf-8");
+    let env = [("VERIMATH_CACHE", cache), ("HF_ENDPOINT", url.as_str())];
+    let out = verimath(&["models", "pull", "owner/repo", "--quant", "q8_0"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = dir.path().join("models/tiny-Q8_0.gguf");
+    assert_eq!(std::fs::read(saved).expect("saved"), body);
+    let requests = seen.lock().expect("log").clone();
+    assert!(requests[0].starts_with("GET /api/models/owner/repo/revision/main "));
+    assert!(requests[1].starts_with("GET /owner/repo/resolve/main/tiny-Q8_0.gguf "));
+
+    let (url, _) = fake_hub(body, 1);
+    let env = [("VERIMATH_CACHE", cache), ("HF_ENDPOINT", url.as_str())];
+    let out = verimath(&["models", "pull", "owner/repo", "--quant", "IQ1_S"], &env);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no IQ1_S file"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

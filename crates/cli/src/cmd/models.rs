@@ -37,13 +37,18 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Download OWNER/REPO/FILE.gguf from the Hugging Face hub into the cache.
+    /// Download a GGUF file from the Hugging Face hub into the cache.
     ///
     /// Uses HF_ENDPOINT (default https://huggingface.co) and HF_TOKEN for gated or
     /// private repositories. An interrupted download resumes from its .partial file.
     Pull {
-        /// OWNER/REPO/FILE.gguf, e.g. unsloth/gemma-3-270m-it-GGUF/gemma-3-270m-it-Q4_K_M.gguf
+        /// OWNER/REPO/FILE.gguf, e.g. unsloth/gemma-3-270m-it-GGUF/gemma-3-270m-it-Q4_K_M.gguf,
+        /// or OWNER/REPO to take the repository's one file of --quant (e.g. a
+        /// DeepSeek-V2-Lite-Chat GGUF repository)
         spec: String,
+        /// With OWNER/REPO: the quantization to download, matched in the file names.
+        #[arg(long, default_value = "Q4_K_M")]
+        quant: String,
         /// Branch, tag or commit to download from.
         #[arg(long, default_value = "main")]
         revision: String,
@@ -61,9 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         Command::Pull {
             spec,
+            quant,
             revision,
             force,
-        } => pull::run(&spec, &revision, force, &models_dir()),
+        } => pull::run(&spec, &quant, &revision, force, &models_dir()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! types, shape hyper-parameters, all metadata, and the tensor table.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use gguf::{GgufFile, Value};
@@ -59,7 +60,15 @@ impl Summary {
                 ("feed-forward", "feed_forward_length"),
                 ("heads", "attention.head_count"),
                 ("kv heads", "attention.head_count_kv"),
+                ("rope dims", "rope.dimension_count"),
+                ("q rank", "attention.q_lora_rank"),
+                ("kv rank", "attention.kv_lora_rank"),
+                ("dense layers", "leading_dense_block_count"),
                 ("experts", "expert_count"),
+                ("experts used", "expert_used_count"),
+                ("shared exp.", "expert_shared_count"),
+                ("expert ff", "expert_feed_forward_length"),
+                ("expert groups", "expert_group_count"),
             ]
             .into_iter()
             .filter_map(|(label, key)| file.get_u64(&format!("{arch}.{key}")).map(|v| (label, v)))
@@ -140,10 +149,15 @@ pub(super) fn run(path: &Path, as_json: bool, full: bool) -> anyhow::Result<i32>
             super::models_dir().display()
         );
     }
-    let file = open(path)?;
+    let file = Arc::new(open(path)?);
     let summary = Summary::of(path, &file)?;
+    // What one cached position costs, when the engine can load the model.
+    let cache_per_token = engine::model::Model::load(Arc::clone(&file))
+        .ok()
+        .map(|m| m.cache_bytes_per_token());
     if as_json {
         let mut out = summary.to_json();
+        out["cache_bytes_per_token"] = json!(cache_per_token);
         out["metadata"] = file
             .metadata()
             .iter()
@@ -162,11 +176,11 @@ pub(super) fn run(path: &Path, as_json: bool, full: bool) -> anyhow::Result<i32>
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
-    print_text(&summary, &file, full);
+    print_text(&summary, &file, full, cache_per_token);
     Ok(0)
 }
 
-fn print_text(s: &Summary, file: &GgufFile, full: bool) {
+fn print_text(s: &Summary, file: &GgufFile, full: bool, cache_per_token: Option<usize>) {
     println!(
         "file          {} ({})",
         s.path.display(),
@@ -187,6 +201,12 @@ fn print_text(s: &Summary, file: &GgufFile, full: bool) {
     println!("quant types   {}", s.quant_line());
     for (label, value) in &s.shape {
         println!("{label:<13} {value}");
+    }
+    if let Some(bytes) = cache_per_token {
+        println!(
+            "cache/token   {} (f16 keys and values, all layers)",
+            human_bytes(bytes as u64)
+        );
     }
     if let Some(v) = s.vocab_size {
         let model = s.tokenizer.as_deref().unwrap_or("?");

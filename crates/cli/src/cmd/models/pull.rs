@@ -1,5 +1,11 @@
 //! `verimath models pull`: download a GGUF file from the Hugging Face hub.
 //!
+//! A spec names the file (`OWNER/REPO/FILE.gguf`) or only the repository
+//! (`OWNER/REPO`): then the hub's file list is read and the one GGUF file of the
+//! requested quantization (`--quant`, default Q4_K_M) is chosen, as DeepSeek and
+//! other GGUF repositories hold one file per quantization. Files split into parts
+//! (`-00001-of-00003.gguf`) are refused with the command that merges them.
+//!
 //! The file is written to `NAME.gguf.partial` and renamed only once it is complete
 //! and reads as GGUF, so the cache never holds a half file under a model's name; an
 //! interrupted download resumes from the partial file with an HTTP range request.
@@ -18,42 +24,166 @@ use super::human_bytes;
 
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// A file in a hub repository.
+/// A file in a hub repository, or a whole repository to choose a file from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Spec {
     repo: String,
-    file: String,
+    /// `None` when the spec names only the repository.
+    file: Option<String>,
 }
 
 fn parse_spec(spec: &str) -> anyhow::Result<Spec> {
     let parts: Vec<&str> = spec.trim().trim_matches('/').split('/').collect();
-    if parts.len() < 3
+    if parts.len() < 2
         || parts
             .iter()
             .any(|p| p.is_empty() || *p == "." || *p == "..")
     {
-        bail!("expected OWNER/REPO/FILE.gguf, got {spec:?}");
+        bail!("expected OWNER/REPO or OWNER/REPO/FILE.gguf, got {spec:?}");
+    }
+    let repo = format!("{}/{}", parts[0], parts[1]);
+    if parts.len() == 2 {
+        return Ok(Spec { repo, file: None });
     }
     let file = parts[2..].join("/");
     if !file.to_ascii_lowercase().ends_with(".gguf") {
         bail!("{file:?} is not a .gguf file; verimath runs GGUF models");
     }
     Ok(Spec {
-        repo: format!("{}/{}", parts[0], parts[1]),
-        file,
+        repo,
+        file: Some(file),
     })
+}
+
+/// Whether a file name is one part of a split GGUF (`name-00001-of-00003.gguf`).
+fn is_split_part(name: &str) -> bool {
+    let stem = name.to_ascii_lowercase();
+    let Some(stem) = stem.strip_suffix(".gguf") else {
+        return false;
+    };
+    let parts: Vec<&str> = stem.rsplitn(4, '-').collect();
+    parts.len() == 4
+        && parts[1] == "of"
+        && [parts[0], parts[2]]
+            .iter()
+            .all(|p| p.len() == 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The GGUF file of quantization `quant` among a repository's files.
+fn choose_file(repo: &str, files: &[String], quant: &str) -> anyhow::Result<String> {
+    let wanted = quant.to_ascii_lowercase();
+    let ggufs: Vec<&String> = files
+        .iter()
+        .filter(|f| f.to_ascii_lowercase().ends_with(".gguf"))
+        .collect();
+    if ggufs.is_empty() {
+        bail!("{repo} holds no .gguf file");
+    }
+    let matching: Vec<&String> = ggufs
+        .iter()
+        .copied()
+        .filter(|f| {
+            let name = f.rsplit('/').next().unwrap_or(f).to_ascii_lowercase();
+            name.contains(&wanted) && !name.contains("mmproj")
+        })
+        .collect();
+    let whole: Vec<&String> = matching
+        .iter()
+        .copied()
+        .filter(|f| !is_split_part(f))
+        .collect();
+    match (whole.as_slice(), matching.first()) {
+        ([one], _) => Ok((*one).clone()),
+        ([], Some(part)) => bail!(
+            "{repo} ships {quant} split into parts ({part} ...); verimath reads single-file GGUF. \
+             Download the parts and merge them with `llama-gguf-split --merge FIRST-PART OUT.gguf`, \
+             then copy OUT.gguf into the model cache"
+        ),
+        ([], None) => bail!(
+            "{repo} has no {quant} file; its GGUF files: {}",
+            ggufs.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        (several, _) => bail!(
+            "{repo} has several {quant} files ({}); name one as {repo}/FILE.gguf",
+            several.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The file names of a repository at `revision`, from the hub's model API.
+async fn list_files(
+    endpoint: &str,
+    repo: &str,
+    revision: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let url = format!("{endpoint}/api/models/{repo}/revision/{revision}");
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut request = client.get(&url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the Hugging Face hub at {endpoint} ({}); name the file as \
+             OWNER/REPO/FILE.gguf, or copy a downloaded file into the model cache",
+            error_chain(&e)
+        )
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("the hub answered HTTP {status} for {url}: check OWNER/REPO and --revision");
+    }
+    let info: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("the hub's answer for {url} is not JSON"))?;
+    let files = info["siblings"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(|f| f["rfilename"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(files)
 }
 
 fn non_empty_env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.trim().is_empty())
 }
 
-pub(super) fn run(spec: &str, revision: &str, force: bool, dir: &Path) -> anyhow::Result<i32> {
+pub(super) fn run(
+    spec: &str,
+    quant: &str,
+    revision: &str,
+    force: bool,
+    dir: &Path,
+) -> anyhow::Result<i32> {
     let spec = parse_spec(spec)?;
     let endpoint = non_empty_env("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
     let endpoint = endpoint.trim_end_matches('/');
-    let url = format!("{endpoint}/{}/resolve/{revision}/{}", spec.repo, spec.file);
-    let basename = spec.file.rsplit('/').next().unwrap_or(&spec.file);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let token = non_empty_env("HF_TOKEN");
+    let file = match spec.file {
+        Some(file) => file,
+        None => {
+            let files =
+                runtime.block_on(list_files(endpoint, &spec.repo, revision, token.as_deref()))?;
+            let file = choose_file(&spec.repo, &files, quant)?;
+            println!("{}: {file}", spec.repo);
+            file
+        }
+    };
+    let url = format!("{endpoint}/{}/resolve/{revision}/{file}", spec.repo);
+    let basename = file.rsplit('/').next().unwrap_or(&file);
     let dest = dir.join(basename);
     if dest.exists() && !force {
         println!(
@@ -69,11 +199,6 @@ pub(super) fn run(spec: &str, revision: &str, force: bool, dir: &Path) -> anyhow
     if force {
         let _ = std::fs::remove_file(&partial);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let token = non_empty_env("HF_TOKEN");
     let size = runtime.block_on(download(&url, token.as_deref(), &partial, endpoint, &dest))?;
 
     gguf::GgufFile::open(&partial).with_context(|| {
@@ -215,11 +340,42 @@ mod tests {
             parse_spec("a/b/sub/m.Q4.gguf").expect("valid"),
             Spec {
                 repo: "a/b".into(),
-                file: "sub/m.Q4.gguf".into()
+                file: Some("sub/m.Q4.gguf".into())
             }
         );
-        assert!(parse_spec("a/m.gguf").is_err());
+        assert_eq!(parse_spec("a/b").expect("valid").file, None);
+        assert!(parse_spec("a").is_err());
         assert!(parse_spec("a/b/m.safetensors").is_err());
         assert!(parse_spec("a/b/../m.gguf").is_err());
+    }
+
+    #[test]
+    fn a_repository_resolves_to_its_one_file_of_the_quantization() {
+        let files: Vec<String> = [
+            "README.md",
+            "DeepSeek-V2-Lite-Chat-Q4_K_M.gguf",
+            "DeepSeek-V2-Lite-Chat-Q8_0.gguf",
+            "DeepSeek-V2-Lite-Chat-Q6_K-00001-of-00002.gguf",
+            "DeepSeek-V2-Lite-Chat-Q6_K-00002-of-00002.gguf",
+        ]
+        .map(String::from)
+        .to_vec();
+        let repo = "owner/DeepSeek-V2-Lite-Chat-GGUF";
+        assert_eq!(
+            choose_file(repo, &files, "Q4_K_M").expect("one"),
+            "DeepSeek-V2-Lite-Chat-Q4_K_M.gguf"
+        );
+        assert_eq!(
+            choose_file(repo, &files, "q8_0").expect("one"),
+            "DeepSeek-V2-Lite-Chat-Q8_0.gguf"
+        );
+        let split = choose_file(repo, &files, "Q6_K").expect_err("split");
+        assert!(
+            split.to_string().contains("llama-gguf-split --merge"),
+            "{split}"
+        );
+        let none = choose_file(repo, &files, "IQ2_XS").expect_err("absent");
+        assert!(none.to_string().contains("Q8_0.gguf"), "{none}");
+        assert!(is_split_part("x-00001-of-00003.gguf") && !is_split_part("x-q4.gguf"));
     }
 }
