@@ -136,6 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
     ours.peak_memory = peak_memory();
+    ours.cache_per_token = Some(m.cache_bytes_per_token as u64);
     let profiles = if args.profile {
         Some(profile_runs(&m, args.decode_tokens)?)
     } else {
@@ -262,6 +263,8 @@ struct Figures {
     decode: [Vec<f64>; SEQUENCES.len()],
     /// Peak resident memory of the process, in bytes.
     peak_memory: Option<u64>,
+    /// Key/value cache bytes per cached token of one sequence.
+    cache_per_token: Option<u64>,
     /// Prompt time of a request whose prefix is cached, over the first one's.
     reuse: Vec<f64>,
 }
@@ -328,6 +331,19 @@ fn print_table(ours: &Figures, reference: Option<&Figures>, long: usize, short: 
         "peak resident memory (MB, whole process)",
         mb(ours.peak_memory),
         mb(theirs)
+    );
+    let theirs = reference.and_then(|r| r.cache_per_token);
+    let show = |b: Option<u64>| b.map_or("-".to_string(), |b| b.to_string());
+    let ratio = match (ours.cache_per_token, theirs) {
+        (Some(a), Some(b)) if b > 0 => format!("{:.2}", a as f64 / b as f64),
+        _ => "-".into(),
+    };
+    let _ = writeln!(
+        out,
+        "{:<66} {:>10} {:>10} {ratio:>7}",
+        "key/value cache bytes per token of one sequence",
+        show(ours.cache_per_token),
+        show(theirs)
     );
 }
 
@@ -399,6 +415,7 @@ fn run_reference(
     let mut figures = Figures {
         prompt: list(&v["prompt"]),
         peak_memory: v["peak_memory"].as_u64(),
+        cache_per_token: v["cache_per_token"].as_u64(),
         ..Figures::default()
     };
     for (i, n) in SEQUENCES.iter().enumerate() {
@@ -417,8 +434,10 @@ import numpy as np
 import llama_cpp as L
 
 job = json.load(sys.stdin)
-# Silence llama.cpp's log; the callback object must outlive every call into the library.
-_quiet = L.llama_log_callback(lambda level, text, data: None)
+# Keep llama.cpp's log out of the output (it is read for the cache size); the callback
+# object must outlive every call into the library.
+log = []
+_quiet = L.llama_log_callback(lambda level, text, data: log.append(text.decode(errors="replace")))
 L.llama_log_set(_quiet, ctypes.c_void_p(0))
 L.llama_backend_init()
 mp = L.llama_model_default_params()
@@ -473,7 +492,12 @@ def prefill(tokens, seqs):
             first = got[0]
     return first
 
-result = {"prompt": [], "decode": {}, "peak_memory": None}
+result = {"prompt": [], "decode": {}, "peak_memory": None, "cache_per_token": None}
+# llama.cpp logs its cache as "size = X MiB (N cells, ...)": bytes per cell is per token.
+import re
+sizes = re.findall(r"size =\s*([0-9.]+) MiB \(\s*([0-9]+) cells", "".join(log))
+if sizes:
+    result["cache_per_token"] = round(sum(float(mib) * 2**20 / int(cells) for mib, cells in sizes))
 for _ in range(job["repeats"]):
     L.llama_memory_clear(mem, True)
     t0 = time.perf_counter()

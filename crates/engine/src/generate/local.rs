@@ -132,6 +132,9 @@ pub struct LoadedModel {
     pub tokenizer: Arc<Tokenizer>,
     pub file: Arc<GgufFile>,
     pub config: ModelConfig,
+    /// Bytes one cached position of one sequence takes (see
+    /// [`Model::cache_bytes_per_token`]).
+    pub cache_bytes_per_token: usize,
 }
 
 /// Open a GGUF file, load model and tokenizer, and start the engine thread.
@@ -151,6 +154,7 @@ pub fn load_engine(path: &Path, options: LoadOptions) -> Result<LoadedModel, Eng
         source,
     })?;
     let config = model.config().clone();
+    let cache_bytes_per_token = model.cache_bytes_per_token();
     let decoder = ModelDecoder::new(model, options.slots, options.context);
     let vocab = Arc::new(TokenizerVocab(tokenizer.clone()));
     let engine = Engine::start(Box::new(decoder), vocab, options.engine);
@@ -159,5 +163,6 @@ pub fn load_engine(path: &Path, options: LoadOptions) -> Result<LoadedModel, Eng
         tokenizer,
         file,
         config,
+        cache_bytes_per_token,
     })
 }

@@ -126,7 +126,7 @@ impl HeadSlice {
     }
 }
 
-/// Softmax attention of one query head over cached positions `range`: scores against
+/// Softmax attention of one query head over the cached `positions`: scores against
 /// the keys `k` (as wide as `q`), weights applied to the values `v` (as wide as `out`).
 ///
 /// Follows the rounding of ggml's CPU flash attention over an f16 cache (llama.cpp's
@@ -138,7 +138,7 @@ pub(crate) fn attend(
     q: &[f32],
     (keys, k): (&[u16], HeadSlice),
     (values, v): (&[u16], HeadSlice),
-    range: std::ops::Range<usize>,
+    positions: impl IntoIterator<Item = usize>,
     scale: f32,
     out: &mut [f32],
 ) {
@@ -147,7 +147,7 @@ pub(crate) fn attend(
     let mut acc = vec![0u16; out.len()];
     let mut max = f32::NEG_INFINITY;
     let mut sum = 0.0f32;
-    for t in range {
+    for t in positions {
         let s = half::dot(&q16, k.row(keys, t)) * scale;
         let mut weight = 1.0f32;
         if s > max {
