@@ -1,12 +1,15 @@
 //! The search's settings as command-line flags, defined once beside
 //! [`SearchConfig`]: every flag left out keeps the preset's value. With the `clap`
-//! feature [`SearchFlags`] is a `clap::Args` that commands flatten (`verimath prove`).
+//! feature [`SearchFlags`] is a `clap::Args` that commands flatten (`verimath prove`);
+//! it also reads from JSON with the same names in snake case (the server's prove
+//! jobs), a duration as seconds and `pass_mean` as a number or `"off"`.
 
 use crate::config::SearchConfig;
 use std::time::Duration;
 
 /// Changes to a preset, one per setting of [`SearchConfig`] a user may set.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct SearchFlags {
     /// Initial proofs per problem.
@@ -55,6 +58,7 @@ pub struct SearchFlags {
     pub max_total_tokens: Option<u64>,
     /// Wall-clock limit: seconds, or a number with s, m or h.
     #[cfg_attr(feature = "clap", arg(long, value_name = "TIME", value_parser = parse_duration))]
+    #[serde(deserialize_with = "seconds")]
     pub time_limit: Option<Duration>,
     /// Requests in flight at once.
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
@@ -74,6 +78,32 @@ pub struct SearchFlags {
 /// The value of `--pass-mean`: a bar, or none.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PassMean(pub Option<f64>);
+
+impl<'de> serde::Deserialize<'de> for PassMean {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PassMean, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Bar(f64),
+            Word(String),
+        }
+        let text = match Given::deserialize(d)? {
+            Given::Bar(v) => v.to_string(),
+            Given::Word(w) => w,
+        };
+        parse_pass_mean(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A duration given in JSON as a number of seconds.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let secs: Option<f64> = serde::Deserialize::deserialize(d)?;
+    secs.map(|s| {
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| serde::de::Error::custom(format!("{s} is not a number of seconds")))
+    })
+    .transpose()
+}
 
 impl SearchFlags {
     /// `cfg` with every given flag applied.
@@ -177,5 +207,29 @@ mod tests {
         assert_eq!(parse_pass_mean("off").unwrap(), PassMean(None));
         assert_eq!(parse_pass_mean("0.9").unwrap(), PassMean(Some(0.9)));
         assert!(parse_pass_mean("1.5").is_err());
+    }
+
+    #[test]
+    fn json_uses_the_same_names() {
+        let flags: SearchFlags = serde_json::from_str(
+            r#"{"proofs": 2, "adaptive": true, "wave": 4, "time_limit": 90, "pass_mean": "off"}"#,
+        )
+        .expect("parses");
+        let c = flags.apply(Preset::Quick.config());
+        assert_eq!((c.proofs, c.adaptive, c.wave), (2, true, 4));
+        assert_eq!(
+            (c.time_limit, c.pass_mean),
+            (Some(Duration::from_secs(90)), None)
+        );
+        let bar: SearchFlags = serde_json::from_str(r#"{"pass_mean": 0.5}"#).expect("parses");
+        assert_eq!(bar.pass_mean, Some(PassMean(Some(0.5))));
+        for bad in [
+            r#"{"proof": 2}"#,
+            r#"{"proofs": -1}"#,
+            r#"{"pass_mean": 2}"#,
+            r#"{"meta": "yes"}"#,
+        ] {
+            assert!(serde_json::from_str::<SearchFlags>(bad).is_err(), "{bad}");
+        }
     }
 }

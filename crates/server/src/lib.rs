@@ -356,34 +356,40 @@ async fn submit_prove(
         Some("quick") => search::Preset::Quick,
         Some(_) => return Err(ApiError::invalid("preset", "`preset` is heavy or quick")),
     };
-    let mut cfg = preset.config();
-    let set = |slot: &mut u32, key: &'static str, max: u32| -> Result<(), ApiError> {
-        if let Some(v) = count(&m, key, max)? {
-            *slot = v;
+    // Every other key is a search setting under its `verimath prove` flag's name.
+    let mut settings = m.clone();
+    settings.remove("problem");
+    settings.remove("preset");
+    let flags: search::SearchFlags = serde_json::from_value(Value::Object(settings))
+        .map_err(|e| ApiError::bad_request(format!("invalid search settings: {e}")))?;
+    let mut cfg = flags.apply(preset.config());
+    cfg.max_tokens = cfg.max_tokens.map(|t| t.max(1));
+    let limits = [
+        ("proofs", cfg.proofs, 256),
+        ("verifications", cfg.verifications, 256),
+        ("refine", cfg.refine, 256),
+        ("critiques", cfg.critiques, 64),
+        ("rounds", cfg.rounds, 64),
+        ("wave", cfg.wave, 256),
+        ("batch", cfg.batch, 256),
+        (
+            "max_tokens",
+            cfg.max_tokens.unwrap_or(0),
+            state.limits.max_tokens,
+        ),
+    ];
+    let concurrency = u32::try_from(cfg.concurrency).unwrap_or(u32::MAX);
+    for (key, value, max) in limits
+        .into_iter()
+        .chain([("concurrency", concurrency, 1024)])
+    {
+        if value > max {
+            return Err(ApiError::invalid(
+                key,
+                format!("`{key}` must be an integer from 0 to {max}"),
+            ));
         }
-        Ok(())
-    };
-    set(&mut cfg.proofs, "proofs", 256)?;
-    set(&mut cfg.verifications, "verifications", 256)?;
-    set(&mut cfg.refine, "refine", 256)?;
-    set(&mut cfg.critiques, "critiques", 64)?;
-    set(&mut cfg.rounds, "rounds", 64)?;
-    if let Some(t) = count(&m, "max_tokens", state.limits.max_tokens)? {
-        cfg.max_tokens = Some(t.max(1));
     }
-    for (key, slot) in [("meta", &mut cfg.meta), ("adaptive", &mut cfg.adaptive)] {
-        match m.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::Bool(b)) => *slot = *b,
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    key,
-                    format!("`{key}` must be true or false"),
-                ))
-            }
-        }
-    }
-    set(&mut cfg.wave, "wave", 256)?;
     if cfg.proofs == 0 || cfg.verifications == 0 {
         return Err(ApiError::bad_request(
             "`proofs` and `verifications` must be at least 1",

@@ -128,6 +128,12 @@ async fn bad_requests_get_4xx_with_openai_error_bodies_and_the_server_keeps_serv
             br#"{"problem": "x", "proofs": -1}"#.to_vec(),
             400,
         ),
+        // A misspelt setting is refused rather than silently ignored.
+        (
+            "/api/prove",
+            br#"{"problem": "x", "proof": 3}"#.to_vec(),
+            400,
+        ),
         (
             "/api/prove",
             br#"{"problem": "x", "proofs": 256, "verifications": 256, "refine": 64, "rounds": 64}"#
