@@ -9,30 +9,13 @@
 
 use crate::backend::{self, BackendArgs};
 use crate::cmd::prove::default_run_path;
-use crate::cmd::solve::{solver, SolveArgs};
+use crate::cmd::solve::{solver, Sampling, SolveArgs};
 use crate::progress::Progress;
 use anyhow::Context;
 use eval::calibration::{self, Calibration, CALIBRATION_KEY};
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::{Kind, Store};
-
-/// How the commands that only verify (`calibrate`, `label`) sample their verifier.
-#[derive(clap::Args, Debug, Clone)]
-pub struct VerifierSampling {
-    /// Sampling temperature of the verifier.
-    #[arg(long, default_value_t = 0.7)]
-    pub temperature: f32,
-    /// Token limit per verification (and meta-verification).
-    #[arg(long)]
-    pub max_tokens: Option<u32>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// Directory of prompt templates (`verification.md`, `meta_verification.md`).
-    #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
-}
 
 /// Flags of `verimath calibrate`.
 #[derive(clap::Args, Debug)]
@@ -49,7 +32,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
     #[command(flatten)]
-    verifier: VerifierSampling,
+    verifier: Sampling,
     /// Run database; the same path resumes (default: a new file under ./runs/).
     #[arg(long, value_name = "PATH")]
     run: Option<PathBuf>,
@@ -111,10 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let sampling = SolveArgs {
         samples: 1,
         verify: args.verifications.max(1),
-        temperature: args.verifier.temperature,
-        max_tokens: args.verifier.max_tokens,
-        concurrency: args.verifier.concurrency,
-        templates: args.verifier.templates.clone(),
+        sampling: args.verifier.clone(),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let failures = runtime.block_on(async {
@@ -129,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     r
                 }
             }),
-            crate::progress::problem_window(sampling.verify, sampling.concurrency),
+            crate::progress::problem_window(sampling.verify, sampling.sampling.concurrency),
         )
         .await;
         drop(solver);

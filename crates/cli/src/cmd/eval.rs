@@ -227,7 +227,7 @@ async fn run_answers(
                 r
             }
         }),
-        crate::progress::problem_window(args.sampling.samples, args.sampling.concurrency),
+        crate::progress::problem_window(args.sampling.samples, args.sampling.sampling.concurrency),
     )
     .await;
     drop(solver);
@@ -255,9 +255,9 @@ async fn run_proofs(
         proofs: s.samples.max(1),
         verifications: s.verify.max(1),
         rounds: args.rounds.unwrap_or(preset.config().rounds),
-        temperature: s.temperature,
-        max_tokens: s.max_tokens.or(preset.config().max_tokens),
-        concurrency: s.concurrency,
+        temperature: s.sampling.temperature,
+        max_tokens: s.sampling.max_tokens.or(preset.config().max_tokens),
+        concurrency: s.sampling.concurrency,
         ..preset.config()
     };
     let judge: Arc<dyn llm::Llm> = match &args.judge_backend {
@@ -278,8 +278,8 @@ async fn run_proofs(
         model_name(&backends.generator_model, backends.generator.as_ref()),
         model_name(&backends.verifier_model, backends.verifier.as_ref()),
     )?;
-    let templates = s.templates()?;
-    let judge_template = match &s.templates {
+    let templates = s.sampling.templates()?;
+    let judge_template = match &s.sampling.templates {
         Some(dir) if dir.join("judge.md").is_file() => {
             std::fs::read_to_string(dir.join("judge.md"))?
         }
@@ -325,7 +325,7 @@ async fn run_proofs(
         judge.as_ref(),
         judge_model,
         &judge_template,
-        s.max_tokens.or(cfg.max_tokens),
+        s.sampling.max_tokens.or(cfg.max_tokens),
     )
     .await?;
     if failed_judgements > 0 {

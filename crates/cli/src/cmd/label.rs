@@ -14,7 +14,7 @@ use crate::backend::{self, BackendArgs};
 use crate::cmd::prove::default_run_path;
 use anyhow::Context;
 use search::label::{Label, LabelSettings};
-use search::{Search, SearchConfig, SearchParts, Templates};
+use search::{Search, SearchConfig, SearchParts};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
     #[command(flatten)]
-    verifier: crate::cmd::calibrate::VerifierSampling,
+    verifier: crate::cmd::solve::Sampling,
     /// Print one JSON object per proof.
     #[arg(long)]
     json: bool,
@@ -176,11 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         run_path.display()
     );
     let backends = backend::build(&args.key.with(&args.backend))?;
-    let templates = match &args.verifier.templates {
-        Some(dir) => Templates::load_dir(dir)
-            .with_context(|| format!("loading templates from {}", dir.display()))?,
-        None => Templates::default(),
-    };
+    let templates = args.verifier.templates()?;
     let search = Search::new(SearchParts {
         generator: backends.generator,
         verifier: backends.verifier,

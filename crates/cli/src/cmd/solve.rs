@@ -55,19 +55,39 @@ pub struct SolveArgs {
     /// Verifications per solution for the weighted vote (0: none).
     #[arg(long, default_value_t = 0)]
     pub verify: u32,
+    #[command(flatten)]
+    pub sampling: Sampling,
+}
+
+/// How a command samples its model: the flags `solve`, `eval`, `calibrate` and
+/// `label` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Sampling {
     /// Sampling temperature.
     #[arg(long, default_value_t = 0.7)]
     pub temperature: f32,
-    /// Token limit per solution and per verification.
+    /// Token limit per sample (solution, verification or meta-verification).
     #[arg(long)]
     pub max_tokens: Option<u32>,
     /// Requests in flight at once over all problems (problems share the engine's
     /// batch up to this many requests).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Directory of prompt templates (`solve.md` and `verification.md` are used).
+    /// Directory of prompt templates (each command uses the ones it needs:
+    /// `solve.md`, `verification.md`, `meta_verification.md`).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+}
+
+impl Sampling {
+    /// The templates of `--templates`, or the built-in ones.
+    pub fn templates(&self) -> anyhow::Result<Templates> {
+        Ok(match &self.templates {
+            Some(dir) => Templates::load_dir(dir)
+                .with_context(|| format!("loading templates from {}", dir.display()))?,
+            None => Templates::default(),
+        })
+    }
 }
 
 impl SolveArgs {
@@ -76,17 +96,10 @@ impl SolveArgs {
         SolveConfig {
             samples: self.samples.max(1),
             verify: self.verify,
-            temperature: self.temperature,
-            max_tokens: self.max_tokens,
+            temperature: self.sampling.temperature,
+            max_tokens: self.sampling.max_tokens,
             ..SolveConfig::default()
         }
-    }
-
-    pub fn templates(&self) -> anyhow::Result<Templates> {
-        Ok(match &self.templates {
-            Some(dir) => Templates::load_dir(dir)?,
-            None => Templates::default(),
-        })
     }
 }
 
@@ -103,11 +116,11 @@ pub fn solver(
         generator_model: backends.generator_model,
         verifier_model: backends.verifier_model,
         store,
-        templates: sampling.templates()?,
+        templates: sampling.sampling.templates()?,
         cfg: sampling.config(),
         checker: Arc::new(Checker::new()),
         events,
-        concurrency: sampling.concurrency,
+        concurrency: sampling.sampling.concurrency,
     })?)
 }
 
@@ -157,7 +170,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     r
                 }
             }),
-            crate::progress::problem_window(args.sampling.samples, args.sampling.concurrency),
+            crate::progress::problem_window(
+                args.sampling.samples,
+                args.sampling.sampling.concurrency,
+            ),
         )
         .await;
         drop(solver);
