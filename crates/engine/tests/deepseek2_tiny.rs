@@ -15,24 +15,14 @@
 //! the expert bias, shared experts, dense leading layers, YaRN, and both tensor layouts
 //! (`attn_k_b`/`attn_v_b` and the older `attn_kv_b`).
 
+mod common;
+use common::{entry, Rng};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use engine::model::{BatchEntry, Model};
+use engine::model::Model;
 use gguf::{GgmlType, GgufFile, GgufWriter, Value};
-
-/// Small deterministic generator (xorshift64*), uniform in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        v as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
 
 const N_VOCAB: usize = 64;
 const N_EMBD: usize = 32;
@@ -556,15 +546,6 @@ impl Reference {
 }
 
 // ---------------------------------------------------------------- checks
-
-fn entry(slot: usize, pos: usize, token: u32, want_logits: bool) -> BatchEntry {
-    BatchEntry {
-        slot,
-        pos,
-        token,
-        want_logits,
-    }
-}
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))

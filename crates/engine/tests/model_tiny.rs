@@ -7,6 +7,9 @@
 //! `copy_prefix`; the sliding window of gemma3's local layers (window 3, so the
 //! prompts here outgrow it); and the errors for broken files and invalid batches.
 
+mod common;
+use common::{entry, Rng};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,23 +17,6 @@ use engine::model::{BatchEntry, KvCache, Model, ModelError};
 use gguf::{GgmlType, GgufFile, GgufWriter, Value};
 
 // ---------------------------------------------------------------- random weights
-
-/// Small deterministic generator (xorshift64*), uniform in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        v as f32 / (1u64 << 23) as f32 - 1.0
-    }
-
-    fn vec(&mut self, n: usize, scale: f32, offset: f32) -> Vec<f32> {
-        (0..n).map(|_| offset + scale * self.next()).collect()
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Arch {
@@ -362,15 +348,6 @@ fn assert_close(ours: &[f32], want: &[f32], what: &str) {
         diff <= 5e-3 * scale,
         "{what}: max |diff| {diff} (logit scale {scale})\nours {ours:?}\nwant {want:?}"
     );
-}
-
-fn entry(slot: usize, pos: usize, token: u32, want_logits: bool) -> BatchEntry {
-    BatchEntry {
-        slot,
-        pos,
-        token,
-        want_logits,
-    }
 }
 
 /// Prefills `prompt` into slot 0 in one batch (logits at every position), then decodes
