@@ -36,8 +36,10 @@
 //! `r + c_r` values per position and layer (576 for DeepSeek-V2/V3) instead of
 //! `H * (c + c_v)` (40,960 for V3): the attention is multi-query attention over the
 //! latent, with values read from the first `r` entries of each key.
-//! `s = mscale^2 / sqrt(c)`, where YaRN's `mscale = 1 + 0.1 * m * ln(factor)` with `m` the
-//! file's `rope.scaling.yarn_log_multiplier` (1 without YaRN).
+//! `s = mscale^2 / sqrt(c)`, where YaRN's `mscale = a * (1 + m * ln(factor))` with `m` the
+//! file's `rope.scaling.yarn_log_multiplier` (0.0707 for DeepSeek-V2: 0.1 times its
+//! `mscale_all_dim`) and `a` its `rope.scaling.attn_factor` (default 1); without YaRN
+//! `mscale = 1`.
 //!
 //! Files converted for MLA carry the per-head maps as `attn_k_b` (`[c_n, r, H]`) and
 //! `attn_v_b` (`[r, c_v, H]`); older files carry `attn_kv_b` (`[r, H * (c_n + c_v)]`),
@@ -473,7 +475,8 @@ fn read_rope(meta: &Meta, n_rot: usize, base: f32) -> Result<(f32, Rope, f32), M
             // correction goes into the attention scale instead.
             let grow = 1.0 + 0.1 * (1.0 / scale).ln();
             let yarn = Yarn::new(n_rot, base, n_ctx_orig, (1.0 / grow) * grow);
-            let mscale = 1.0 + log_mul * (1.0 / scale).ln();
+            let attn_factor = meta.f32_opt("rope.scaling.attn_factor")?.unwrap_or(1.0);
+            let mscale = attn_factor * (1.0 + log_mul * (1.0 / scale).ln());
             let rope = Rope::new(RopeStyle::Normal, n_rot, base, scale, None).with_yarn(yarn);
             Ok((scale, rope, mscale))
         }

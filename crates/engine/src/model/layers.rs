@@ -211,8 +211,8 @@ pub struct Yarn {
 }
 
 impl Yarn {
-    /// YaRN for `n_rot` rotated dimensions, frequency `base`, position scale `scale`
-    /// and the training context `n_ctx_orig`; `mscale` multiplies cosines and sines.
+    /// YaRN for `n_rot` rotated dimensions, frequency `base` and the training context
+    /// `n_ctx_orig` (the position scale is the [`Rope`]'s); `mscale` multiplies cosines and sines.
     pub fn new(n_rot: usize, base: f32, n_ctx_orig: usize, mscale: f32) -> Yarn {
         let dim = |beta: f32| {
             n_rot as f32 * (n_ctx_orig as f32 / (beta * 2.0 * std::f32::consts::PI)).ln()
