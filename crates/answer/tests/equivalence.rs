@@ -39,6 +39,25 @@ fn symbolic_expressions() {
 }
 
 #[test]
+fn factorials_and_binomials_of_variables() {
+    // Evaluated through the Gamma function at the probe points.
+    assert_eq!(
+        eq("$\\binom{2n}{n}$", "$\\frac{(2n)!}{(n!)^2}$"),
+        Some(true)
+    );
+    assert_eq!(eq("$\\binom{2n}{n}$", "$\\frac{(2n)!}{n!}$"), Some(false));
+    assert_eq!(eq("$\\binom{2n}{n}$", "$\\frac{(2n)!}{2^n}$"), Some(false));
+    assert_eq!(eq("$\\binom{2n}{n}$", "$\\binom{2n}{n-1}$"), Some(false));
+    assert_eq!(eq("$\\binom{n}{k}$", "$\\binom{n}{n-k}$"), Some(true));
+    assert_eq!(eq("$(n+1)!$", "$(n+1) \\cdot n!$"), Some(true));
+    assert_eq!(
+        eq("$\\frac{d !}{2 k(d-k) !}$", "$\\frac{d!}{(d-k)!}$"),
+        Some(false)
+    );
+    assert_eq!(eq("$\\binom{n}{2}$", "$\\frac{n(n-1)}{2}$"), Some(true));
+}
+
+#[test]
 fn sets_tuples_and_intervals() {
     assert_eq!(eq("$\\{3,1\\}$", "$1,3$"), Some(true));
     assert_eq!(eq("$(1,3)$", "$(3,1)$"), Some(false));
