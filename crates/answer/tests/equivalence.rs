@@ -92,6 +92,9 @@ fn equations_and_labels() {
     assert_eq!(eq("$x + y = 3$", "$3$"), Some(false));
     assert_eq!(eq("$x \\le 2$", "$2 \\ge x$"), Some(true));
     assert_eq!(eq("$x \\le 2$", "$x \\ge 2$"), Some(false));
+    // A bare `\max` in a subscript is part of the name.
+    assert_eq!(eq("$m_{\\max }=n^{2}-n-1$", "$n^2 - n - 1$"), Some(true));
+    assert_eq!(eq("$m_{\\max }=n^{2}-n-1$", "$n^2 - n$"), Some(false));
 }
 
 #[test]
