@@ -68,6 +68,16 @@ fn sets_tuples_and_intervals() {
 }
 
 #[test]
+fn unions_with_single_points() {
+    let gold = "$(-\\infty, 0) \\cup\\{1\\}$";
+    assert_eq!(eq(gold, "$\\{1\\} \\cup (-\\infty, 0)$"), Some(true));
+    assert_eq!(eq(gold, "$(-\\infty, 0) \\cup \\{2\\}$"), Some(false));
+    assert_eq!(eq(gold, "$(-\\infty, 0] \\cup \\{1\\}$"), Some(false));
+    assert_eq!(eq(gold, "$(-\\infty, 0) \\cup \\{1, 2\\}$"), Some(false));
+    assert_eq!(eq(gold, "$(-\\infty, 0)$"), Some(false));
+}
+
+#[test]
 fn relation_against_interval_needs_the_option_on_the_prediction_side() {
     let strict = Options::default();
     let allow = Options {
