@@ -68,6 +68,37 @@ fn sets_tuples_and_intervals() {
 }
 
 #[test]
+fn plus_minus_inside_an_expression() {
+    let pair = "$\\frac{3 + \\sqrt{21}}{2}$, $\\frac{3 - \\sqrt{21}}{2}$";
+    assert_eq!(eq(pair, "$\\frac{3 \\pm \\sqrt{21}}{2}$"), Some(true));
+    assert_eq!(eq(pair, "$x = \\frac{3 \\pm \\sqrt{21}}{2}$"), Some(true));
+    assert_eq!(eq("$\\frac{3 \\pm \\sqrt{21}}{2}$", pair), Some(true));
+    assert_eq!(
+        eq(
+            "$1$, $\\frac{3 + \\sqrt{21}}{2}$, $\\frac{3 - \\sqrt{21}}{2}$",
+            "$x=1, x=\\frac{3 \\pm \\sqrt{21}}{2}$"
+        ),
+        Some(true)
+    );
+    assert_eq!(
+        eq(
+            "$\\frac{3 \\pm \\sqrt{21}}{2}$",
+            "$\\frac{3}{2} \\pm \\frac{\\sqrt{21}}{2}$"
+        ),
+        Some(true)
+    );
+    assert_eq!(eq("$(3,2),(-3,2)$", "$(\\pm 3, 2)$"), Some(true));
+    assert_eq!(eq(pair, "$\\frac{3 + \\sqrt{21}}{2}$"), Some(false));
+    assert_eq!(eq(pair, "$\\frac{3 \\pm \\sqrt{21}}{4}$"), Some(false));
+    assert_eq!(eq("$(1, 2)$", "$(1, \\pm 2)$"), Some(false));
+    // Two signs: which go together is not written, so nothing is expanded.
+    assert_eq!(
+        eq("$(3,2),(-3,2),(3,-2),(-3,-2)$", "$(\\pm 3, \\pm 2)$"),
+        Some(false)
+    );
+}
+
+#[test]
 fn unions_with_single_points() {
     let gold = "$(-\\infty, 0) \\cup\\{1\\}$";
     assert_eq!(eq(gold, "$\\{1\\} \\cup (-\\infty, 0)$"), Some(true));
