@@ -181,6 +181,29 @@ fn units_percent_text_and_choices() {
 }
 
 #[test]
+fn prose_between_two_values_is_not_a_product() {
+    // A condition or a second quantity after a unit-like remark: not `1 * n`.
+    assert_eq!(
+        eq("$f(n)=n$", "\\boxed{f(n) = 1 \\text{ for all } n}"),
+        None
+    );
+    assert_eq!(eq("$2n$", "\\boxed{2 \\text{ for every } n}"), None);
+    assert_eq!(
+        eq("$60$", "\\boxed{2 \\text{ hours } 30 \\text{ minutes}}"),
+        None
+    );
+    // Units, with or without an explicit operator after them, still drop out.
+    assert_eq!(
+        eq(
+            "$18$",
+            "$9 \\text{ eggs} \\times 2 \\text{ dollars/egg} = 18 \\text{ dollars}$"
+        ),
+        Some(true)
+    );
+    assert_eq!(eq("$5$", "$5 \\text{ cm}^2$"), Some(true));
+}
+
+#[test]
 fn multiple_choice_letters_when_enabled() {
     let with_choice = Options {
         match_types: vec!["latex".into(), "expr".into(), "choice".into()],

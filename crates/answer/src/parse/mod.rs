@@ -342,6 +342,8 @@ impl Parser {
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
         let mut acc = self.power()?;
+        // Set once prose has followed the value (`18 \text{ dollars}`).
+        let mut prose = false;
         loop {
             match self.peek() {
                 Some(Tok::Op('*')) => {
@@ -358,6 +360,7 @@ impl Parser {
                     // Prose after a value is a unit or a remark: drop it, along with a
                     // unit exponent such as the `^2` of `cm^2`.
                     self.i += 1;
+                    prose = true;
                     self.skip_unit_power();
                     // Compound units: `km / h`, `m \cdot s`.
                     while matches!(self.peek(), Some(Tok::Op('/' | '*')))
@@ -370,6 +373,11 @@ impl Parser {
                 Some(Tok::Percent) => {
                     self.i += 1;
                     acc = Expr::Percent(Box::new(acc));
+                }
+                // Prose then more math is a condition or a second quantity, not a
+                // product: `1 \text{ for all } n`, `2 \text{ hours } 30 \text{ minutes}`.
+                _ if prose && self.starts_factor() => {
+                    return Err(ParseError::Unsupported("prose between two values".into()));
                 }
                 _ if self.starts_factor() => {
                     let r = self.power()?;
