@@ -201,6 +201,13 @@ fn prose_between_two_values_is_not_a_product() {
         Some(true)
     );
     assert_eq!(eq("$5$", "$5 \\text{ cm}^2$"), Some(true));
+    assert_eq!(
+        eq(
+            "16",
+            "\\[\n4 \\text{ cartons} \\times \\$4.00/carton = \\$16.00\n\\]"
+        ),
+        Some(true)
+    );
 }
 
 #[test]

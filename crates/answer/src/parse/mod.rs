@@ -346,15 +346,19 @@ impl Parser {
         let mut prose = false;
         loop {
             match self.peek() {
+                // An explicit operator resumes the product after prose:
+                // `4 \text{ cartons} \times 4.00/carton`.
                 Some(Tok::Op('*')) => {
                     self.i += 1;
                     let r = self.power_signed()?;
                     acc = mul2(acc, r);
+                    prose = false;
                 }
                 Some(Tok::Op('/')) | Some(Tok::Op(':')) => {
                     self.i += 1;
                     let r = self.power_signed()?;
                     acc = mul2(acc, Expr::recip(r));
+                    prose = false;
                 }
                 Some(Tok::Text(_)) => {
                     // Prose after a value is a unit or a remark: drop it, along with a
