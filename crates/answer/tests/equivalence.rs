@@ -133,6 +133,17 @@ fn equations_and_labels() {
     assert_eq!(eq("$x + y = 3$", "$3$"), Some(false));
     assert_eq!(eq("$x \\le 2$", "$2 \\ge x$"), Some(true));
     assert_eq!(eq("$x \\le 2$", "$x \\ge 2$"), Some(false));
+    // Words describing the name on the left of an equation.
+    let described = "\\boxed{\\text{The identity function } f(n) = n}";
+    assert_eq!(eq("$f(n)=n$", described), Some(true));
+    assert_eq!(
+        eq(
+            "$f(n)=n$",
+            "\\boxed{\\text{The identity function } f(n) = n + 1}"
+        ),
+        Some(false)
+    );
+    assert_eq!(eq("$5$", "\\boxed{\\text{at least } 5}"), Some(false));
     // A bare `\max` in a subscript is part of the name.
     assert_eq!(eq("$m_{\\max }=n^{2}-n-1$", "$n^2 - n - 1$"), Some(true));
     assert_eq!(eq("$m_{\\max }=n^{2}-n-1$", "$n^2 - n$"), Some(false));

@@ -90,6 +90,23 @@ fn is_label(e: &Expr) -> bool {
     }
 }
 
+/// The name in a product of words and a name (`\text{the maximum } M`), without the
+/// words; `None` when `e` is not such a product.
+fn described_label(e: &Expr) -> Option<Expr> {
+    let Expr::Mul(v) = e else { return None };
+    let (words, mut rest): (Vec<&Expr>, Vec<&Expr>) =
+        v.iter().partition(|x| matches!(x, Expr::Text(_)));
+    if words.is_empty() || rest.is_empty() {
+        return None;
+    }
+    let name = if rest.len() == 1 {
+        rest.remove(0).clone()
+    } else {
+        Expr::Mul(rest.into_iter().cloned().collect())
+    };
+    is_label(&name).then_some(name)
+}
+
 /// Simplifications applied once to each side before comparing.
 fn clean(e: Expr) -> Expr {
     match e {
@@ -118,6 +135,12 @@ fn clean(e: Expr) -> Expr {
             }
         }
         Expr::Rel(RelOp::In, a, b) if is_label(&a) => clean(*b),
+        // `\text{The identity function } f(n) = n`: words that describe the name on
+        // the left of an equation are no part of it.
+        Expr::Rel(RelOp::Eq, a, b) if described_label(&a).is_some() => {
+            let name = described_label(&a).unwrap_or_else(|| (*a).clone());
+            clean(Expr::Rel(RelOp::Eq, Box::new(name), b))
+        }
         // `\frac{1}{2} = \frac{10}{9}`-style work shown before the result.
         Expr::Rel(RelOp::Eq, a, b) if !a.has_symbol() && !b.has_symbol() => clean(*b),
         Expr::Rel(op, a, b) => Expr::Rel(op, Box::new(clean(*a)), Box::new(clean(*b))),
