@@ -2,8 +2,11 @@
 """Compare `verimath check` with Math-Verify on the model answers stored in run databases.
 
 For every solution (`samples` rows of kind `proof`) in each run database, the gold
-answer is `problems.answer` and the prediction is the solution part of the answer
-(`body`, or `text` when there is no body). Each pair goes through our checker
+answer is `problems.answer` and the prediction is the solution part that `verimath
+eval` grades (`search::solve::solution_part`): the `## Solution` section (`body`) of
+a sample that follows the output protocol, else the text before its first "self
+evaluation" (or "self-evaluation", any case), so that the rating box of a
+self-evaluation is not read as the answer. Each pair goes through our checker
 (`verimath check --input FILE --json`, default options) and through Math-Verify
 (`verify(parse(gold), parse(pred))`, its defaults, as `verimath bench check` calls it
 for `kind: default` pairs, with the gold boxed so that it is read whole). The databases are opened read-only.
@@ -35,7 +38,7 @@ def load_pairs(name, path):
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     rows = con.execute(
         """
-        SELECT p.problem_idx, s.id, s.problem_key, p.answer, COALESCE(s.body, s.text)
+        SELECT p.problem_idx, s.id, s.problem_key, p.answer, s.status, s.body, s.text
         FROM samples s JOIN problems p ON p.key = s.problem_key
         WHERE s.kind = 'proof' AND p.answer IS NOT NULL
         ORDER BY p.position, s.round, s.idx
@@ -43,10 +46,28 @@ def load_pairs(name, path):
     ).fetchall()
     con.close()
     pairs = []
-    for problem_idx, sample_id, key, gold, pred in rows:
+    for problem_idx, sample_id, key, gold, status, body, text in rows:
         suffix = sample_id[len(key):] if sample_id.startswith(key) else "/" + sample_id
+        pred = solution_part(status, body, text)
         pairs.append({"source": f"{name}:{problem_idx}{suffix}", "gold": gold, "pred": pred})
     return pairs
+
+
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def solution_part(status, body, text):
+    """What `verimath eval` grades: the body of a sample that follows the protocol,
+    else the text up to its first self-evaluation heading (ASCII case folded, so that
+    positions in the folded text are positions in the text)."""
+    if status == "ok" and body is not None:
+        return body
+    lower = text.translate(ASCII_LOWER)
+    for marker in ("self evaluation", "self-evaluation"):
+        at = lower.find(marker)
+        if at >= 0:
+            return text[:at]
+    return text
 
 
 def run_ours(binary, pairs):

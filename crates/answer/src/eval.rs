@@ -326,26 +326,41 @@ fn func(f: &Func, args: &[Expr], env: &mut Env) -> Result<C, EvalError> {
         Func::Floor => C::real(real(one(&vals)?)?.floor()),
         Func::Ceil => C::real(real(one(&vals)?)?.ceil()),
         Func::Factorial => {
-            let n = real(one(&vals)?)?;
-            if n < 0.0 || n.fract() != 0.0 || n > 170.0 {
-                return Err(EvalError::NonFinite);
+            let n = one(&vals)?;
+            match natural(n) {
+                Some(k) if k > 170 => return Err(EvalError::NonFinite),
+                Some(k) => C::real((1..=k).fold(1.0, |acc, j| acc * j as f64)),
+                // `n!` of a variable is `Γ(n + 1)` at the probe point.
+                None => gamma(n.add(C::real(1.0)))?,
             }
-            C::real((1..=n as u32).fold(1.0, |acc, k| acc * k as f64))
         }
         Func::Binom => {
             if vals.len() != 2 {
                 return Err(EvalError::NotNumeric);
             }
-            let (n, k) = (real(vals[0])?, real(vals[1])?);
-            if k < 0.0 || k.fract() != 0.0 || k > 1000.0 {
-                return Err(EvalError::NonFinite);
+            let (n, k) = (vals[0], vals[1]);
+            match natural(k) {
+                Some(k) if k > 1000 => return Err(EvalError::NonFinite),
+                // A polynomial in `n`: `n (n - 1) ... (n - k + 1) / k!`.
+                Some(k) => {
+                    let mut acc = C::real(1.0);
+                    for j in 0..k {
+                        env.tick()?;
+                        acc = acc
+                            .mul(n.add(C::real(-(j as f64))))
+                            .div(C::real(j as f64 + 1.0));
+                    }
+                    acc
+                }
+                // `Γ(n + 1) / (Γ(k + 1) Γ(n - k + 1))`.
+                None => {
+                    let one = C::real(1.0);
+                    let top = gamma(n.add(one))?;
+                    let minus_k = C::new(-k.re, -k.im);
+                    top.mul(recip_gamma(k.add(one)))
+                        .mul(recip_gamma(n.add(minus_k).add(one)))
+                }
             }
-            let mut acc = 1.0;
-            for j in 0..k as u32 {
-                env.tick()?;
-                acc = acc * (n - j as f64) / (j as f64 + 1.0);
-            }
-            C::real(acc)
         }
         Func::Max | Func::Min => {
             let mut best: Option<f64> = None;
@@ -365,6 +380,73 @@ fn func(f: &Func, args: &[Expr], env: &mut Env) -> Result<C, EvalError> {
         Func::Apply(name) => opaque_value(name, &vals),
         Func::Opaque(_) => return Err(EvalError::NotNumeric),
     })
+}
+
+/// `Some(k)` when `c` is the natural number `k` (real, integral, at most `u32::MAX`).
+fn natural(c: C) -> Option<u32> {
+    (c.im == 0.0 && c.re >= 0.0 && c.re.fract() == 0.0 && c.re <= u32::MAX as f64)
+        .then_some(c.re as u32)
+}
+
+/// Is `c` a pole of the Gamma function: 0, -1, -2, ...?
+fn gamma_pole(c: C) -> bool {
+    c.im == 0.0 && c.re <= 0.0 && c.re.fract() == 0.0
+}
+
+/// Coefficients of the Lanczos approximation with g = 7 and nine terms, good to about
+/// 15 significant digits.
+const LANCZOS_G: f64 = 7.0;
+const LANCZOS: [f64; 9] = [
+    0.999_999_999_999_809_9,
+    676.520_368_121_885_1,
+    -1_259.139_216_722_402_8,
+    771.323_428_777_653_1,
+    -176.615_029_162_140_6,
+    12.507_343_278_686_905,
+    -0.138_571_095_265_720_12,
+    9.984_369_578_019_572e-6,
+    1.505_632_735_149_311_6e-7,
+];
+
+/// The Gamma function at a complex point, which continues `(z - 1)!` beyond the
+/// natural numbers; an error at its poles or when the value is not finite.
+fn gamma(z: C) -> Result<C, EvalError> {
+    if gamma_pole(z) {
+        return Err(EvalError::NonFinite);
+    }
+    let pi = std::f64::consts::PI;
+    let v = if z.re < 0.5 {
+        // Reflection: Γ(z) Γ(1 - z) = π / sin(π z).
+        let s = C::real(pi).mul(z).sin();
+        C::real(pi).div(s.mul(gamma(C::new(1.0 - z.re, -z.im))?))
+    } else {
+        let z = C::new(z.re - 1.0, z.im);
+        let mut x = C::real(LANCZOS[0]);
+        for (i, c) in LANCZOS.iter().enumerate().skip(1) {
+            x = x.add(C::real(*c).div(z.add(C::real(i as f64))));
+        }
+        let t = z.add(C::real(LANCZOS_G + 0.5));
+        // sqrt(2π) t^(z + 1/2) e^(-t) x, through logarithms so that large `t` does
+        // not overflow before the product is formed.
+        let log = z.add(C::real(0.5)).mul(t.ln()).add(C::new(-t.re, -t.im));
+        log.exp().mul(x).mul(C::real((2.0 * pi).sqrt()))
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(EvalError::NonFinite)
+    }
+}
+
+/// `1 / Γ(z)`, which is 0 at the poles of Γ.
+fn recip_gamma(z: C) -> C {
+    if gamma_pole(z) {
+        return C::real(0.0);
+    }
+    match gamma(z) {
+        Ok(g) => C::real(1.0).div(g),
+        Err(_) => C::real(f64::NAN),
+    }
 }
 
 /// Names of the free variables of a tree, in order of first appearance.
@@ -406,5 +488,55 @@ mod tests {
         assert!((v.re + 2.0).abs() < 1e-12);
         let e = parse("1000!", ParseLimits::default()).unwrap();
         assert_eq!(eval(&e, &mut Env::new(1000)), Err(EvalError::NonFinite));
+    }
+
+    #[test]
+    fn gamma_continues_the_factorial() {
+        let close =
+            |a: C, b: f64| (a.re - b).abs() <= 1e-12 * b.abs().max(1.0) && a.im.abs() < 1e-12;
+        assert!(close(gamma(C::real(5.0)).unwrap(), 24.0));
+        assert!(close(
+            gamma(C::real(0.5)).unwrap(),
+            std::f64::consts::PI.sqrt()
+        ));
+        // Γ(-1/2) = -2 sqrt(π), through the reflection formula.
+        assert!(close(
+            gamma(C::real(-0.5)).unwrap(),
+            -2.0 * std::f64::consts::PI.sqrt()
+        ));
+        assert!(close(
+            gamma(C::real(20.0)).unwrap(),
+            121_645_100_408_832_000.0
+        ));
+        assert_eq!(gamma(C::real(-3.0)), Err(EvalError::NonFinite));
+        assert_eq!(gamma(C::real(200.0)), Err(EvalError::NonFinite));
+        assert_eq!(recip_gamma(C::real(0.0)), C::real(0.0));
+        // Γ(1 + i) Γ(1 - i) = π / sinh(π).
+        let g = gamma(C::new(1.0, 1.0)).unwrap();
+        let h = gamma(C::new(1.0, -1.0)).unwrap();
+        let p = g.mul(h);
+        let want = std::f64::consts::PI / std::f64::consts::PI.sinh();
+        assert!((p.re - want).abs() < 1e-12 && p.im.abs() < 1e-12);
+    }
+
+    #[test]
+    fn factorials_and_binomials_of_a_variable() {
+        let at = |s: &str, n: f64| {
+            let e = parse(s, ParseLimits::default()).unwrap();
+            let mut env = Env::new(1000);
+            env.vars.insert("n".into(), C::real(n));
+            eval(&e, &mut env)
+        };
+        // (1.5)! = Γ(2.5) = 3 sqrt(π) / 4.
+        let v = at("n!", 1.5).unwrap();
+        assert!((v.re - 0.75 * std::f64::consts::PI.sqrt()).abs() < 1e-12);
+        let (a, b) = (
+            at("\\binom{2n}{n}", 1.3).unwrap(),
+            at("\\frac{(2n)!}{(n!)^2}", 1.3).unwrap(),
+        );
+        assert!((a.re - b.re).abs() < 1e-12 * a.re.abs() && a.im.abs() < 1e-12);
+        let v = at("\\binom{n}{2}", 2.5).unwrap();
+        assert!((v.re - 1.875).abs() < 1e-12);
+        assert_eq!(at("n!", -2.0), Err(EvalError::NonFinite));
     }
 }

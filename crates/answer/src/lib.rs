@@ -144,14 +144,26 @@ pub struct Parsed {
 /// Candidates tried per text before giving up.
 const MAX_CANDIDATES: usize = 64;
 
+/// Candidates up to this priority state the answer: a box, "the final answer is",
+/// "answer: X". When one of them does not parse, no weaker candidate stands in for
+/// it.
+const STATED: u32 = 100;
+
 /// Finds and parses the answer in `text`: the best-priority candidate that parses.
-/// Returns the first candidate's text with `Err` when nothing parses.
+/// Returns the first candidate's text with `Err` when nothing parses. A stated answer
+/// (a box, an answer phrase) that does not parse is not replaced by some other math
+/// of the text, which is rarely the answer: `\boxed{f(n) = 0 \text{ for all } n}`
+/// must not become the `n` of an earlier sentence.
 pub fn parse_answer(text: &str, opts: &Options) -> Result<Parsed, Option<String>> {
     let candidates = extract(text, &opts.extract_options());
     let mut failed_latex: Vec<(usize, usize)> = Vec::new();
+    let mut stated_failed = false;
     let mut first_text = None;
     // Each failed candidate costs a parse; a text full of math spans stops early.
     for c in candidates.iter().take(MAX_CANDIDATES) {
+        if stated_failed && c.priority > STATED {
+            break;
+        }
         if c.source == Source::Number
             && failed_latex
                 .iter()
@@ -173,6 +185,7 @@ pub fn parse_answer(text: &str, opts: &Options) -> Result<Parsed, Option<String>
                 if matches!(c.source, Source::Latex | Source::Boxed) {
                     failed_latex.push((c.start, c.end));
                 }
+                stated_failed |= c.priority <= STATED;
             }
         }
     }

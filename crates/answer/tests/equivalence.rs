@@ -39,6 +39,25 @@ fn symbolic_expressions() {
 }
 
 #[test]
+fn factorials_and_binomials_of_variables() {
+    // Evaluated through the Gamma function at the probe points.
+    assert_eq!(
+        eq("$\\binom{2n}{n}$", "$\\frac{(2n)!}{(n!)^2}$"),
+        Some(true)
+    );
+    assert_eq!(eq("$\\binom{2n}{n}$", "$\\frac{(2n)!}{n!}$"), Some(false));
+    assert_eq!(eq("$\\binom{2n}{n}$", "$\\frac{(2n)!}{2^n}$"), Some(false));
+    assert_eq!(eq("$\\binom{2n}{n}$", "$\\binom{2n}{n-1}$"), Some(false));
+    assert_eq!(eq("$\\binom{n}{k}$", "$\\binom{n}{n-k}$"), Some(true));
+    assert_eq!(eq("$(n+1)!$", "$(n+1) \\cdot n!$"), Some(true));
+    assert_eq!(
+        eq("$\\frac{d !}{2 k(d-k) !}$", "$\\frac{d!}{(d-k)!}$"),
+        Some(false)
+    );
+    assert_eq!(eq("$\\binom{n}{2}$", "$\\frac{n(n-1)}{2}$"), Some(true));
+}
+
+#[test]
 fn sets_tuples_and_intervals() {
     assert_eq!(eq("$\\{3,1\\}$", "$1,3$"), Some(true));
     assert_eq!(eq("$(1,3)$", "$(3,1)$"), Some(false));
@@ -46,6 +65,47 @@ fn sets_tuples_and_intervals() {
     assert_eq!(eq("$x>1$", "$(1,\\infty)$"), Some(true));
     assert_eq!(eq("$[0,1)$", "$[0,1]$"), Some(false));
     assert_eq!(eq("$\\pm 2$", "$2, -2$"), Some(true));
+}
+
+#[test]
+fn plus_minus_inside_an_expression() {
+    let pair = "$\\frac{3 + \\sqrt{21}}{2}$, $\\frac{3 - \\sqrt{21}}{2}$";
+    assert_eq!(eq(pair, "$\\frac{3 \\pm \\sqrt{21}}{2}$"), Some(true));
+    assert_eq!(eq(pair, "$x = \\frac{3 \\pm \\sqrt{21}}{2}$"), Some(true));
+    assert_eq!(eq("$\\frac{3 \\pm \\sqrt{21}}{2}$", pair), Some(true));
+    assert_eq!(
+        eq(
+            "$1$, $\\frac{3 + \\sqrt{21}}{2}$, $\\frac{3 - \\sqrt{21}}{2}$",
+            "$x=1, x=\\frac{3 \\pm \\sqrt{21}}{2}$"
+        ),
+        Some(true)
+    );
+    assert_eq!(
+        eq(
+            "$\\frac{3 \\pm \\sqrt{21}}{2}$",
+            "$\\frac{3}{2} \\pm \\frac{\\sqrt{21}}{2}$"
+        ),
+        Some(true)
+    );
+    assert_eq!(eq("$(3,2),(-3,2)$", "$(\\pm 3, 2)$"), Some(true));
+    assert_eq!(eq(pair, "$\\frac{3 + \\sqrt{21}}{2}$"), Some(false));
+    assert_eq!(eq(pair, "$\\frac{3 \\pm \\sqrt{21}}{4}$"), Some(false));
+    assert_eq!(eq("$(1, 2)$", "$(1, \\pm 2)$"), Some(false));
+    // Two signs: which go together is not written, so nothing is expanded.
+    assert_eq!(
+        eq("$(3,2),(-3,2),(3,-2),(-3,-2)$", "$(\\pm 3, \\pm 2)$"),
+        Some(false)
+    );
+}
+
+#[test]
+fn unions_with_single_points() {
+    let gold = "$(-\\infty, 0) \\cup\\{1\\}$";
+    assert_eq!(eq(gold, "$\\{1\\} \\cup (-\\infty, 0)$"), Some(true));
+    assert_eq!(eq(gold, "$(-\\infty, 0) \\cup \\{2\\}$"), Some(false));
+    assert_eq!(eq(gold, "$(-\\infty, 0] \\cup \\{1\\}$"), Some(false));
+    assert_eq!(eq(gold, "$(-\\infty, 0) \\cup \\{1, 2\\}$"), Some(false));
+    assert_eq!(eq(gold, "$(-\\infty, 0)$"), Some(false));
 }
 
 #[test]
@@ -73,6 +133,20 @@ fn equations_and_labels() {
     assert_eq!(eq("$x + y = 3$", "$3$"), Some(false));
     assert_eq!(eq("$x \\le 2$", "$2 \\ge x$"), Some(true));
     assert_eq!(eq("$x \\le 2$", "$x \\ge 2$"), Some(false));
+    // Words describing the name on the left of an equation.
+    let described = "\\boxed{\\text{The identity function } f(n) = n}";
+    assert_eq!(eq("$f(n)=n$", described), Some(true));
+    assert_eq!(
+        eq(
+            "$f(n)=n$",
+            "\\boxed{\\text{The identity function } f(n) = n + 1}"
+        ),
+        Some(false)
+    );
+    assert_eq!(eq("$5$", "\\boxed{\\text{at least } 5}"), Some(false));
+    // A bare `\max` in a subscript is part of the name.
+    assert_eq!(eq("$m_{\\max }=n^{2}-n-1$", "$n^2 - n - 1$"), Some(true));
+    assert_eq!(eq("$m_{\\max }=n^{2}-n-1$", "$n^2 - n$"), Some(false));
 }
 
 #[test]
@@ -115,6 +189,36 @@ fn units_percent_text_and_choices() {
     assert_eq!(eq("$\\text{(B)}$", "$\\text{B}$"), Some(true));
     assert_eq!(eq("$\\text{(B)}$", "$\\text{C}$"), Some(false));
     assert_eq!(eq("1,000", "$1000$"), Some(true));
+}
+
+#[test]
+fn prose_between_two_values_is_not_a_product() {
+    // A condition or a second quantity after a unit-like remark: not `1 * n`.
+    assert_eq!(
+        eq("$f(n)=n$", "\\boxed{f(n) = 1 \\text{ for all } n}"),
+        None
+    );
+    assert_eq!(eq("$2n$", "\\boxed{2 \\text{ for every } n}"), None);
+    assert_eq!(
+        eq("$60$", "\\boxed{2 \\text{ hours } 30 \\text{ minutes}}"),
+        None
+    );
+    // Units, with or without an explicit operator after them, still drop out.
+    assert_eq!(
+        eq(
+            "$18$",
+            "$9 \\text{ eggs} \\times 2 \\text{ dollars/egg} = 18 \\text{ dollars}$"
+        ),
+        Some(true)
+    );
+    assert_eq!(eq("$5$", "$5 \\text{ cm}^2$"), Some(true));
+    assert_eq!(
+        eq(
+            "16",
+            "\\[\n4 \\text{ cartons} \\times \\$4.00/carton = \\$16.00\n\\]"
+        ),
+        Some(true)
+    );
 }
 
 #[test]

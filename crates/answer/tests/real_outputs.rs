@@ -1,5 +1,5 @@
-//! Agreement with hand-labelled answers of a small model on MATH-500 and GSM8K
-//! problems: the pairs where this checker and Math-Verify disagreed, each reviewed by
+//! Agreement with hand-labelled answers of a small model on MATH-500, GSM8K and
+//! OlympiadBench problems: the pairs where this checker and Math-Verify disagreed, each reviewed by
 //! hand (see `tests/data/README.md`). Every pair is checked with the default options.
 //!
 //! Fails on any false positive (a pair labelled different called equivalent), on any
@@ -96,7 +96,9 @@ fn sources_are_unique_and_named_by_dataset() {
     let mut seen = std::collections::HashSet::new();
     for r in &rows {
         assert!(
-            r.source.starts_with("math500:") || r.source.starts_with("gsm8k:"),
+            ["math500:", "gsm8k:", "olympiadbench:"]
+                .iter()
+                .any(|d| r.source.starts_with(d)),
             "{}",
             r.source
         );

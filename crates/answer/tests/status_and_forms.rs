@@ -1,4 +1,4 @@
-//! The verdict's status, and answer forms with rules of their own: money written
+//! The verdict's status, an unreadable stated answer, and answer forms with rules of their own: money written
 //! `\$`, numerals with a base subscript, multiple-choice letters, infinity,
 //! polynomials, equations naming one quantity, times of day, the largest or smallest
 //! of listed values, and a percent word that names a quantity.
@@ -37,6 +37,24 @@ fn status_agrees_with_the_equivalent_flag() {
     }
     assert_eq!(NoAnswer.equivalent(), Some(false));
     assert_eq!(Undecided.equivalent(), None);
+}
+
+#[test]
+fn an_unreadable_stated_answer_is_not_replaced_by_other_math() {
+    // The box does not parse (a condition after prose); the `n` of the sentence
+    // before it is not the answer.
+    let pred =
+        "Suppose this holds for all \\( n \\).\n\\[\n\\boxed{f(n) = 0 \\text{ for all } n}\n\\]";
+    assert_eq!(status("$f(n)=n$", pred), Undecided);
+    let pred = "We try \\( x = 3 \\). The answer: $\\frac{1}{0$ (unclosed)";
+    assert_ne!(status("$3$", pred), Equivalent);
+    // A box that parses, and unanchored math when nothing states the answer, still
+    // count.
+    assert_eq!(
+        status("$3$", "We try \\( x = 3 \\) and get \\boxed{3}."),
+        Equivalent
+    );
+    assert_eq!(status("$3$", "So we get \\( x = 3 \\)."), Equivalent);
 }
 
 #[test]

@@ -90,6 +90,23 @@ fn is_label(e: &Expr) -> bool {
     }
 }
 
+/// The name in a product of words and a name (`\text{the maximum } M`), without the
+/// words; `None` when `e` is not such a product.
+fn described_label(e: &Expr) -> Option<Expr> {
+    let Expr::Mul(v) = e else { return None };
+    let (words, mut rest): (Vec<&Expr>, Vec<&Expr>) =
+        v.iter().partition(|x| matches!(x, Expr::Text(_)));
+    if words.is_empty() || rest.is_empty() {
+        return None;
+    }
+    let name = if rest.len() == 1 {
+        rest.remove(0).clone()
+    } else {
+        Expr::Mul(rest.into_iter().cloned().collect())
+    };
+    is_label(&name).then_some(name)
+}
+
 /// Simplifications applied once to each side before comparing.
 fn clean(e: Expr) -> Expr {
     match e {
@@ -118,6 +135,12 @@ fn clean(e: Expr) -> Expr {
             }
         }
         Expr::Rel(RelOp::In, a, b) if is_label(&a) => clean(*b),
+        // `\text{The identity function } f(n) = n`: words that describe the name on
+        // the left of an equation are no part of it.
+        Expr::Rel(RelOp::Eq, a, b) if described_label(&a).is_some() => {
+            let name = described_label(&a).unwrap_or_else(|| (*a).clone());
+            clean(Expr::Rel(RelOp::Eq, Box::new(name), b))
+        }
         // `\frac{1}{2} = \frac{10}{9}`-style work shown before the result.
         Expr::Rel(RelOp::Eq, a, b) if !a.has_symbol() && !b.has_symbol() => clean(*b),
         Expr::Rel(op, a, b) => Expr::Rel(op, Box::new(clean(*a)), Box::new(clean(*b))),
@@ -254,10 +277,73 @@ fn elements(e: &Expr) -> Vec<Expr> {
                 out.push(Expr::Add(vec![*a, Expr::negate(*b)]));
             }
             Expr::List(v) | Expr::Set(v) => out.extend(v),
+            // `\frac{3 \pm \sqrt{21}}{2}`, `x = 1 \pm \sqrt{2}`: one `±` inside an
+            // element makes it two elements. With several, which signs go together is
+            // not written down, and the element stays as it is.
+            other if pm_count(&other) == 1 => {
+                out.push(with_sign(&other, true));
+                out.push(with_sign(&other, false));
+            }
             other => out.push(other),
         }
     }
     out
+}
+
+/// Number of `±` nodes in a tree.
+fn pm_count(e: &Expr) -> usize {
+    let mut n = 0;
+    e.walk(&mut |x| {
+        if matches!(x, Expr::PlusMinus(..)) {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// The tree with every `a ± b` replaced by `a + b` (`plus`) or `a - b`.
+fn with_sign(e: &Expr, plus: bool) -> Expr {
+    let one = |x: &Expr| Box::new(with_sign(x, plus));
+    let all = |v: &[Expr]| v.iter().map(|x| with_sign(x, plus)).collect::<Vec<_>>();
+    match e {
+        Expr::PlusMinus(a, b) => {
+            let b = with_sign(b, plus);
+            Expr::Add(vec![
+                with_sign(a, plus),
+                if plus { b } else { Expr::negate(b) },
+            ])
+        }
+        Expr::Add(v) => Expr::Add(all(v)),
+        Expr::Mul(v) => Expr::Mul(all(v)),
+        Expr::Func(f, v) => Expr::Func(f.clone(), all(v)),
+        Expr::Union(v) => Expr::Union(all(v)),
+        Expr::Set(v) => Expr::Set(all(v)),
+        Expr::List(v) => Expr::List(all(v)),
+        Expr::Tuple(v) => Expr::Tuple(all(v)),
+        Expr::Chain(v, ops) => Expr::Chain(all(v), ops.clone()),
+        Expr::Pow(a, b) => Expr::Pow(one(a), one(b)),
+        Expr::Rel(op, a, b) => Expr::Rel(*op, one(a), one(b)),
+        Expr::Interval {
+            lo,
+            hi,
+            lo_closed,
+            hi_closed,
+        } => Expr::Interval {
+            lo: one(lo),
+            hi: one(hi),
+            lo_closed: *lo_closed,
+            hi_closed: *hi_closed,
+        },
+        Expr::Matrix(rows) => Expr::Matrix(rows.iter().map(|r| all(r)).collect()),
+        Expr::Percent(a) => Expr::Percent(one(a)),
+        Expr::Num(_)
+        | Expr::Dec(_)
+        | Expr::Float(_)
+        | Expr::Big(_)
+        | Expr::Sym(_)
+        | Expr::Const(_)
+        | Expr::Text(_) => e.clone(),
+    }
 }
 
 fn strip_label(e: &Expr) -> Expr {
@@ -274,6 +360,7 @@ fn is_labelled_eq(e: &Expr) -> bool {
 
 fn is_setlike(e: &Expr) -> bool {
     matches!(e, Expr::List(_) | Expr::Set(_) | Expr::PlusMinus(..))
+        || (!is_relation(e) && pm_count(e) == 1)
 }
 
 fn is_interval_like(e: &Expr) -> bool {

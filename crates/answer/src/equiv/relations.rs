@@ -72,7 +72,9 @@ impl Checker<'_> {
                     && self.eq(l1, l2).equal == Some(true)
                     && self.eq(h1, h2).equal == Some(true)
             }
-            _ => false,
+            // Single points of a union, such as the 1 of `(-\infty, 0) \cup \{1\}`.
+            (Expr::Interval { .. }, _) | (_, Expr::Interval { .. }) => false,
+            (x, y) => self.eq(x, y).equal == Some(true),
         }
     }
 

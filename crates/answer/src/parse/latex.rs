@@ -258,6 +258,10 @@ impl Parser {
                 args.push(Expr::Text(String::new()));
             }
         }
+        // With nothing to apply to, the operator is a name: the `\max` of `m_{\max}`.
+        if !bounded && self.peek().is_none_or(super::is_closer) {
+            return Ok(Expr::Sym(format!("\\{name}")));
+        }
         let body = self.multiplicative()?;
         let extremum = match name {
             "max" => Some(Func::Max),

@@ -342,22 +342,29 @@ impl Parser {
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
         let mut acc = self.power()?;
+        // Set once prose has followed the value (`18 \text{ dollars}`).
+        let mut prose = false;
         loop {
             match self.peek() {
+                // An explicit operator resumes the product after prose:
+                // `4 \text{ cartons} \times 4.00/carton`.
                 Some(Tok::Op('*')) => {
                     self.i += 1;
                     let r = self.power_signed()?;
                     acc = mul2(acc, r);
+                    prose = false;
                 }
                 Some(Tok::Op('/')) | Some(Tok::Op(':')) => {
                     self.i += 1;
                     let r = self.power_signed()?;
                     acc = mul2(acc, Expr::recip(r));
+                    prose = false;
                 }
                 Some(Tok::Text(_)) => {
                     // Prose after a value is a unit or a remark: drop it, along with a
                     // unit exponent such as the `^2` of `cm^2`.
                     self.i += 1;
+                    prose = true;
                     self.skip_unit_power();
                     // Compound units: `km / h`, `m \cdot s`.
                     while matches!(self.peek(), Some(Tok::Op('/' | '*')))
@@ -370,6 +377,11 @@ impl Parser {
                 Some(Tok::Percent) => {
                     self.i += 1;
                     acc = Expr::Percent(Box::new(acc));
+                }
+                // Prose then more math is a condition or a second quantity, not a
+                // product: `1 \text{ for all } n`, `2 \text{ hours } 30 \text{ minutes}`.
+                _ if prose && self.starts_factor() => {
+                    return Err(ParseError::Unsupported("prose between two values".into()));
                 }
                 _ if self.starts_factor() => {
                     let r = self.power()?;
