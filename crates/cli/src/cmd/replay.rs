@@ -34,8 +34,13 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Share of the recorded verifier calls the adaptive rule does without (0 when
+    /// nothing was recorded).
     pub fn saved(&self) -> f64 {
-        1.0 - self.calls_adaptive as f64 / self.calls_full.max(1) as f64
+        if self.calls_full == 0 {
+            return 0.0;
+        }
+        1.0 - self.calls_adaptive as f64 / self.calls_full as f64
     }
 }
 
@@ -172,6 +177,14 @@ pub fn run(path: &Path, wave: u32, json_out: bool) -> anyhow::Result<i32> {
 mod tests {
     use super::*;
     use store::{Problem, RequestTokens};
+
+    #[test]
+    fn a_run_without_verifications_saves_nothing() {
+        let store = Store::open_in_memory().unwrap();
+        store.add_problem(&Problem::statement("p", "q")).unwrap();
+        let r = replay(&store, &SearchConfig::default(), 8).unwrap();
+        assert_eq!((r.calls_full, r.saved()), (0, 0.0));
+    }
 
     #[test]
     fn a_recorded_run_replays_with_fewer_calls_and_the_same_choice() {
