@@ -9,9 +9,11 @@ The files come from the engine's test builder (deterministic):
 
 For each file: the greedy continuation of the prompt for STEPS tokens, the top-5
 (token, log-probability) pairs at every step, and `spread`, the largest difference
-of those log-probabilities between two llama.cpp settings (flash attention on with
-two threads, off with one thread) - the tolerance the engine's test derives its bound
-from. Needs llama-cpp-python (scripts/install-bench-reference.sh).
+of those log-probabilities between llama.cpp's settings: the recorded run (flash
+attention on, two threads, the prompt in one batch) against flash attention off with
+one thread, against one thread with the prompt fed token by token, and against flash
+attention off with two threads token by token - the tolerance the engine's test
+derives its bound from. Needs llama-cpp-python (scripts/install-bench-reference.sh).
 """
 
 import json
@@ -39,10 +41,13 @@ def log_softmax(row):
     return [x - z for x in row]
 
 
-def run(path, flash_attn, threads):
+OTHER_SETTINGS = [(False, 1, 64), (True, 1, 1), (False, 2, 1)]
+
+
+def run(path, flash_attn, threads, n_batch=64):
     """Greedy tokens and per-step log-probabilities (whole vocabulary)."""
-    llm = Llama(model_path=path, n_ctx=64, n_batch=64, logits_all=True,
-                flash_attn=flash_attn, n_threads=threads, verbose=False)
+    llm = Llama(model_path=path, n_ctx=64, n_batch=n_batch, n_ubatch=n_batch,
+                logits_all=True, flash_attn=flash_attn, n_threads=threads, verbose=False)
     llm.eval(PROMPT)
     tokens, lps = [], []
     for _ in range(STEPS):
@@ -62,14 +67,15 @@ def main():
         with open(path, "rb") as f:
             digest = fnv64(f.read())
         tokens, lps = run(path, True, 2)
-        other_tokens, other_lps = run(path, False, 1)
+        others = [run(path, *setting) for setting in OTHER_SETTINGS]
         spread = 0.0
         top5 = []
         for step, lp in enumerate(lps):
             best = sorted(range(len(lp)), key=lambda i: -lp[i])[:5]
             top5.append([[i, round(lp[i], 6)] for i in best])
-            if tokens[:step] == other_tokens[:step]:
-                spread = max(spread, max(abs(lp[i] - other_lps[step][i]) for i in best))
+            for other_tokens, other_lps in others:
+                if tokens[:step] == other_tokens[:step]:
+                    spread = max(spread, max(abs(lp[i] - other_lps[step][i]) for i in best))
         out.append({"name": name, "fnv64": digest, "prompt": PROMPT, "tokens": tokens,
                     "top5": top5, "spread": spread})
         print(f"{name}: tokens {tokens}, spread {spread:.2e}", file=sys.stderr)

@@ -681,7 +681,8 @@ struct Golden {
     tokens: Vec<u32>,
     top5: Vec<Vec<(u32, f32)>>,
     /// Largest top-5 log-probability difference between llama.cpp's own settings
-    /// (flash attention on and off, one and two threads).
+    /// (flash attention on and off, one and two threads, the prompt in one batch or
+    /// token by token).
     spread: f32,
 }
 
