@@ -224,6 +224,45 @@ impl Expr {
         }
     }
 
+    /// The node with `f` applied to each of its direct children (a leaf is cloned):
+    /// the step of a rewrite that recurses through `f`.
+    pub fn map_children(&self, f: &mut dyn FnMut(&Expr) -> Expr) -> Expr {
+        let mut all = |v: &[Expr]| v.iter().map(&mut *f).collect::<Vec<_>>();
+        match self {
+            Expr::Add(v) => Expr::Add(all(v)),
+            Expr::Mul(v) => Expr::Mul(all(v)),
+            Expr::Func(name, v) => Expr::Func(name.clone(), all(v)),
+            Expr::Union(v) => Expr::Union(all(v)),
+            Expr::Set(v) => Expr::Set(all(v)),
+            Expr::List(v) => Expr::List(all(v)),
+            Expr::Tuple(v) => Expr::Tuple(all(v)),
+            Expr::Chain(v, ops) => Expr::Chain(all(v), ops.clone()),
+            Expr::Matrix(rows) => Expr::Matrix(rows.iter().map(|r| all(r)).collect()),
+            Expr::Pow(a, b) => Expr::Pow(Box::new(f(a)), Box::new(f(b))),
+            Expr::Rel(op, a, b) => Expr::Rel(*op, Box::new(f(a)), Box::new(f(b))),
+            Expr::PlusMinus(a, b) => Expr::PlusMinus(Box::new(f(a)), Box::new(f(b))),
+            Expr::Interval {
+                lo,
+                hi,
+                lo_closed,
+                hi_closed,
+            } => Expr::Interval {
+                lo: Box::new(f(lo)),
+                hi: Box::new(f(hi)),
+                lo_closed: *lo_closed,
+                hi_closed: *hi_closed,
+            },
+            Expr::Percent(a) => Expr::Percent(Box::new(f(a))),
+            Expr::Num(_)
+            | Expr::Dec(_)
+            | Expr::Float(_)
+            | Expr::Big(_)
+            | Expr::Sym(_)
+            | Expr::Const(_)
+            | Expr::Text(_) => self.clone(),
+        }
+    }
+
     /// Number of nodes, used to bound the work done on a tree.
     pub fn size(&self) -> usize {
         let mut n = 0;

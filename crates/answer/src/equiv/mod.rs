@@ -303,8 +303,6 @@ fn pm_count(e: &Expr) -> usize {
 
 /// The tree with every `a ± b` replaced by `a + b` (`plus`) or `a - b`.
 fn with_sign(e: &Expr, plus: bool) -> Expr {
-    let one = |x: &Expr| Box::new(with_sign(x, plus));
-    let all = |v: &[Expr]| v.iter().map(|x| with_sign(x, plus)).collect::<Vec<_>>();
     match e {
         Expr::PlusMinus(a, b) => {
             let b = with_sign(b, plus);
@@ -313,36 +311,7 @@ fn with_sign(e: &Expr, plus: bool) -> Expr {
                 if plus { b } else { Expr::negate(b) },
             ])
         }
-        Expr::Add(v) => Expr::Add(all(v)),
-        Expr::Mul(v) => Expr::Mul(all(v)),
-        Expr::Func(f, v) => Expr::Func(f.clone(), all(v)),
-        Expr::Union(v) => Expr::Union(all(v)),
-        Expr::Set(v) => Expr::Set(all(v)),
-        Expr::List(v) => Expr::List(all(v)),
-        Expr::Tuple(v) => Expr::Tuple(all(v)),
-        Expr::Chain(v, ops) => Expr::Chain(all(v), ops.clone()),
-        Expr::Pow(a, b) => Expr::Pow(one(a), one(b)),
-        Expr::Rel(op, a, b) => Expr::Rel(*op, one(a), one(b)),
-        Expr::Interval {
-            lo,
-            hi,
-            lo_closed,
-            hi_closed,
-        } => Expr::Interval {
-            lo: one(lo),
-            hi: one(hi),
-            lo_closed: *lo_closed,
-            hi_closed: *hi_closed,
-        },
-        Expr::Matrix(rows) => Expr::Matrix(rows.iter().map(|r| all(r)).collect()),
-        Expr::Percent(a) => Expr::Percent(one(a)),
-        Expr::Num(_)
-        | Expr::Dec(_)
-        | Expr::Float(_)
-        | Expr::Big(_)
-        | Expr::Sym(_)
-        | Expr::Const(_)
-        | Expr::Text(_) => e.clone(),
+        _ => e.map_children(&mut |x| with_sign(x, plus)),
     }
 }
 
