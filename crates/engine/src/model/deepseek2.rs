@@ -669,11 +669,6 @@ impl DeepSeek2 {
             shape: s,
         })
     }
-
-    /// The attention and expert shape.
-    pub fn shape(&self) -> &DeepSeekShape {
-        &self.shape
-    }
 }
 
 impl Architecture for DeepSeek2 {
