@@ -154,7 +154,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    // One decode step: every 2-D weight once (layers and output head), batch 1.
+    // One decode step: every 2-D weight once (layers and output head), batch 1;
+    // `MATMUL_SPEED_SWEEP=0` skips it (for profiling the table's calls alone).
+    if std::env::var("MATMUL_SPEED_SWEEP").is_ok_and(|v| v == "0") {
+        return Ok(());
+    }
     let mats: Vec<QMatrix> = file
         .tensors()
         .iter()

@@ -36,7 +36,7 @@ fn reference(m: &QMatrix, xs: &[f32], batch: usize) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn check(dtype: GgmlType, data: &[u8], rows: usize, cols: usize, seed: u64) {
-    check_batches(dtype, data, rows, cols, seed, &[1, 3, 5, 8, 19]);
+    check_batches(dtype, data, rows, cols, seed, &[1, 3, 5, 8, 19, 37]);
 }
 
 fn check_batches(
@@ -54,11 +54,22 @@ fn check_batches(
         let (want, mag) = reference(&m, &xs, batch);
         let mut fast = vec![f32::NAN; batch * rows];
         let mut slow = vec![f32::NAN; batch * rows];
-        let mut avx2 = vec![f32::NAN; batch * rows];
         m.matmul(&xs, batch, &mut fast);
         m.matmul_with(Isa::Scalar, &xs, batch, &mut slow);
         // Every SIMD level the CPU has, not only the one `matmul` picks.
-        m.matmul_with(Isa::Avx2, &xs, batch, &mut avx2);
+        let levels: Vec<(&str, Vec<f32>)> = [
+            ("best", Isa::detect()),
+            ("avx2", Isa::Avx2),
+            ("avx2vnni", Isa::Avx2Vnni),
+            ("avx512vnni", Isa::Avx512Vnni),
+        ]
+        .into_iter()
+        .map(|(name, isa)| {
+            let mut v = vec![f32::NAN; batch * rows];
+            m.matmul_with(isa, &xs, batch, &mut v);
+            (name, v)
+        })
+        .collect();
         for i in 0..want.len() {
             // 8-bit activations are off by at most half a step (amax/254) each.
             let tol = mag[i] / 100.0 + 1e-4;
@@ -69,7 +80,7 @@ fn check_batches(
                 want[i]
             );
             // SIMD and scalar compute the same integer sums.
-            for (name, v) in [("best", fast[i]), ("avx2", avx2[i])] {
+            for (name, v) in levels.iter().map(|(n, v)| (n, v[i])) {
                 assert!(
                     (v - slow[i]).abs() <= 1e-5 * mag[i] + 1e-5,
                     "{dtype} batch {batch} out {i}: {name} {v} scalar {}",

@@ -5,6 +5,10 @@
 //! These blocks never reach a file, so scales are held as f32; their values follow
 //! llama.cpp's activation quantization so results can be compared with it.
 
+#![allow(clippy::needless_range_loop)]
+
+use rayon::prelude::*;
+
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::types::QK_K;
 
@@ -37,28 +41,57 @@ fn nearest_int(x: f32) -> i32 {
     (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
+/// Blocks below which quantization stays on the calling thread (a decode step's
+/// vectors); larger inputs (prompt batches) split across the thread pool.
+const PARALLEL_BLOCKS: usize = 512;
+
+/// Quantizes `x` into blocks of `n` values with `block`, appending to `out`.
+fn quantize_with<T: Send>(x: &[f32], n: usize, out: &mut Vec<T>, block: fn(&[f32]) -> T) {
+    if x.len() / n < PARALLEL_BLOCKS {
+        out.extend(x.chunks_exact(n).map(block));
+    } else {
+        let mut v = Vec::new();
+        x.par_chunks_exact(n).map(block).collect_into_vec(&mut v);
+        out.append(&mut v);
+    }
+}
+
+/// The largest magnitude in `x` (NaN ignored), in eight lanes so it vectorises.
+#[inline(always)]
+fn abs_max(x: &[f32]) -> f32 {
+    let mut m = [0f32; 8];
+    for c in x.chunks_exact(8) {
+        for i in 0..8 {
+            m[i] = m[i].max(c[i].abs());
+        }
+    }
+    m.iter().fold(0f32, |a, &b| a.max(b))
+}
+
 /// Quantizes `x` into 32-value blocks, appending to `out`.
 ///
 /// Matches llama.cpp's x86 path so outputs can be compared with it: scale
 /// `amax / 127` stored at f16 precision, values `x * 127 / amax` rounded half to
 /// even.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<ActQ8_0>) {
-    for chunk in x.chunks_exact(32) {
-        let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let mut b = ActQ8_0 {
-            d: f16_to_f32(f32_to_f16(amax / 127.0)),
-            s: 0.0,
-            qs: [0; 32],
-        };
-        if amax > 0.0 && amax.is_finite() {
-            let id = 127.0 / amax;
-            for (q, &v) in b.qs.iter_mut().zip(chunk) {
-                *q = nearest_int(v * id).clamp(-127, 127) as i8;
-            }
+    quantize_with(x, 32, out, block_q8_0);
+}
+
+fn block_q8_0(chunk: &[f32]) -> ActQ8_0 {
+    let amax = abs_max(chunk);
+    let mut b = ActQ8_0 {
+        d: f16_to_f32(f32_to_f16(amax / 127.0)),
+        s: 0.0,
+        qs: [0; 32],
+    };
+    if amax > 0.0 && amax.is_finite() {
+        let id = 127.0 / amax;
+        for (q, &v) in b.qs.iter_mut().zip(chunk) {
+            *q = nearest_int(v * id).clamp(-127, 127) as i8;
         }
-        b.s = b.d * b.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
-        out.push(b);
     }
+    b.s = b.d * b.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
+    b
 }
 
 /// Quantizes `x` into 256-value blocks, appending to `out`.
@@ -66,27 +99,33 @@ pub fn quantize_q8_0(x: &[f32], out: &mut Vec<ActQ8_0>) {
 /// Matches llama.cpp's reference: the element of largest magnitude maps to -127
 /// (so the scale is negative when that element is positive), ties round to even.
 pub fn quantize_q8k(x: &[f32], out: &mut Vec<ActQ8K>) {
-    for chunk in x.chunks_exact(QK_K) {
-        let max = chunk
-            .iter()
-            .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
-        let mut b = ActQ8K {
-            d: 0.0,
-            qs: [0; QK_K],
-            bsums: [0; QK_K / 16],
-        };
-        if max != 0.0 && max.is_finite() {
-            let iscale = -127.0 / max;
-            b.d = 1.0 / iscale;
-            for (q, &v) in b.qs.iter_mut().zip(chunk) {
-                *q = nearest_int(v * iscale).clamp(-127, 127) as i8;
-            }
+    quantize_with(x, QK_K, out, block_q8k);
+}
+
+fn block_q8k(chunk: &[f32]) -> ActQ8K {
+    // The first element of largest magnitude, sign kept.
+    let amax = abs_max(chunk);
+    let max = chunk
+        .iter()
+        .copied()
+        .find(|v| v.abs() == amax)
+        .unwrap_or(0.0);
+    let mut b = ActQ8K {
+        d: 0.0,
+        qs: [0; QK_K],
+        bsums: [0; QK_K / 16],
+    };
+    if max != 0.0 && max.is_finite() {
+        let iscale = -127.0 / max;
+        b.d = 1.0 / iscale;
+        for (q, &v) in b.qs.iter_mut().zip(chunk) {
+            *q = nearest_int(v * iscale).clamp(-127, 127) as i8;
         }
-        for (s, g) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
-            *s = g.iter().map(|&q| q as i16).sum();
-        }
-        out.push(b);
     }
+    for (s, g) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+        *s = g.iter().map(|&q| q as i16).sum();
+    }
+    b
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub mod act;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod packed;
+#[cfg(target_arch = "x86_64")]
+mod packed512;
 mod scalar;
 mod tile;
 
@@ -38,12 +40,15 @@ pub enum Isa {
     /// `Avx2` plus the AVX-512 VNNI byte dot product on 256-bit registers
     /// (AVX512-VNNI and AVX512-VL); used by the 32-value block kernels.
     Avx2Vnni,
+    /// `Avx2Vnni` plus 512-bit registers (AVX512-F and AVX512-BW); the K-quant
+    /// batch kernel takes sixteen vectors to a register.
+    Avx512Vnni,
 }
 
 impl Isa {
     /// The best instruction set this CPU supports, detected once per process.
-    /// `VERIMATH_KERNELS=scalar` or `=avx2` caps the choice (for debugging and
-    /// comparisons).
+    /// `VERIMATH_KERNELS=scalar`, `=avx2` or `=avx2vnni` caps the choice (for
+    /// debugging and comparisons).
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
@@ -51,7 +56,8 @@ impl Isa {
             let candidates: &[Isa] = match cap.as_str() {
                 "scalar" => &[],
                 "avx2" => &[Isa::Avx2],
-                _ => &[Isa::Avx2Vnni, Isa::Avx2],
+                "avx2vnni" => &[Isa::Avx2Vnni, Isa::Avx2],
+                _ => &[Isa::Avx512Vnni, Isa::Avx2Vnni, Isa::Avx2],
             };
             candidates
                 .iter()
@@ -77,8 +83,14 @@ impl Isa {
                     && is_x86_feature_detected!("avx512vnni")
                     && is_x86_feature_detected!("avx512vl")
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => {
+                Isa::Avx2Vnni.available()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2 | Isa::Avx2Vnni => false,
+            Isa::Avx2 | Isa::Avx2Vnni | Isa::Avx512Vnni => false,
         }
     }
 }
@@ -176,9 +188,10 @@ impl<'a> QMatrix<'a> {
             return;
         }
         let simd = isa.available() && isa != Isa::Scalar;
-        let vnni = simd && isa == Isa::Avx2Vnni;
+        let vnni = simd && matches!(isa, Isa::Avx2Vnni | Isa::Avx512Vnni);
+        let wide = simd && isa == Isa::Avx512Vnni;
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (simd, vnni);
+        let _ = (simd, vnni, wide);
         macro_rules! pick {
             ($acts:ident, $scalar:expr, $one:ident, $batch4:ident) => {
                 pick!($acts, $scalar, $one, $batch4, $one, $batch4)
@@ -209,8 +222,13 @@ impl<'a> QMatrix<'a> {
                 return;
             }
             if matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
-                // SAFETY: as above.
-                unsafe { self.packed_batch_k(xs, batch, out, true) };
+                let path = if wide && batch >= packed512::GROUP {
+                    KPath::Zmm
+                } else {
+                    KPath::Vnni
+                };
+                // SAFETY: as above, and `wide` adds AVX512-F and AVX512-BW.
+                unsafe { self.packed_batch_k(xs, batch, out, path) };
                 return;
             }
         }
@@ -218,7 +236,7 @@ impl<'a> QMatrix<'a> {
         if simd && batch >= packed::GROUP && matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
             // SAFETY: `simd` is true only when the CPU has AVX2, FMA and F16C, and
             // without `vnni` the kernel uses nothing more.
-            unsafe { self.packed_batch_k(xs, batch, out, false) };
+            unsafe { self.packed_batch_k(xs, batch, out, KPath::Avx2) };
             return;
         }
         match self.dtype {
@@ -340,18 +358,22 @@ impl<'a> QMatrix<'a> {
         }
     }
 
-    /// As `packed_batch`, for Q4_K and Q6_K weights against Q8_K vectors; with
-    /// `vnni` false, on AVX2 alone.
+    /// As `packed_batch`, for Q4_K and Q6_K weights against Q8_K vectors, on the
+    /// kernel `path` names.
     ///
     /// # Safety
-    /// As `packed_batch`, except that with `vnni` false AVX2, FMA and F16C suffice.
+    /// The CPU must support what `path` needs: AVX2, FMA and F16C for all; AVX512-VNNI
+    /// and AVX512-VL for `Vnni`; AVX512-F, AVX512-BW and AVX512-VNNI for `Zmm`.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn packed_batch_k(&self, xs: &[f32], batch: usize, out: &mut [f32], vnni: bool) {
+    unsafe fn packed_batch_k(&self, xs: &[f32], batch: usize, out: &mut [f32], path: KPath) {
         const SUB: usize = 32;
         let nb = self.cols / 256;
         let mut acts = Vec::with_capacity(xs.len() / 256);
         act::quantize_q8k(xs, &mut acts);
-        let packs = packed::pack_k(&acts, nb, batch);
+        let (p8, p16) = match path {
+            KPath::Zmm => (Vec::new(), packed512::pack(&acts, nb, batch)),
+            _ => (packed::pack_k(&acts, nb, batch), Vec::new()),
+        };
         let chunk = chunk_rows(self.rows, self.data.len() * batch);
         let rb = self.row_bytes();
         let q6 = self.dtype == GgmlType::Q6_K;
@@ -366,13 +388,16 @@ impl<'a> QMatrix<'a> {
             for sub in (ci * chunk..end).step_by(SUB) {
                 let n = SUB.min(end - sub);
                 let data = &self.data[sub * rb..(sub + n) * rb];
-                // SAFETY: as in `packed_batch`.
+                // SAFETY: as in `packed_batch`, with the features `path` needs.
                 unsafe {
                     packed::decode_rows_k(self.dtype, data, nb, &mut dec[..n]);
-                    if vnni {
-                        packed::rows_against_groups_k(q6, &dec[..n], sub, &packs, nb, outp);
-                    } else {
-                        packed::rows_against_groups_k_avx2(q6, &dec[..n], sub, &packs, nb, outp);
+                    let d = &dec[..n];
+                    match path {
+                        KPath::Zmm => packed512::rows_against_groups(q6, d, sub, &p16, nb, outp),
+                        KPath::Vnni => packed::rows_against_groups_k(q6, d, sub, &p8, nb, outp),
+                        KPath::Avx2 => {
+                            packed::rows_against_groups_k_avx2(q6, d, sub, &p8, nb, outp)
+                        }
                     }
                 }
             }
@@ -455,6 +480,18 @@ impl<'a> QMatrix<'a> {
             }
         }
     }
+}
+
+/// Which packed K-quant batch kernel runs.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum KPath {
+    /// Eight vectors to a 256-bit register, AVX2 byte products.
+    Avx2,
+    /// Eight vectors to a 256-bit register, VNNI byte dot products.
+    Vnni,
+    /// Sixteen vectors to a 512-bit register, VNNI byte dot products.
+    Zmm,
 }
 
 /// Views a row's bytes as blocks; rows come from a validated `QMatrix`, so the

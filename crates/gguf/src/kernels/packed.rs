@@ -201,13 +201,16 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
+    /// Writes lane `c` of `v` as the product of row `r` with vector `g * L + c`
+    /// (groups of `L` vectors), skipping the padding past the batch.
+    ///
     /// # Safety
     /// `r < rows`, `ptr` valid for `rows * batch` values, and no other thread
     /// writes row `r`.
     #[inline(always)]
-    unsafe fn put(&self, r: usize, g: usize, v: &[f32; 8]) {
+    pub(super) unsafe fn put<const L: usize>(&self, r: usize, g: usize, v: &[f32; L]) {
         for (c, &x) in v.iter().enumerate() {
-            let b = g * GROUP + c;
+            let b = g * L + c;
             if b < self.batch {
                 *self.ptr.add(b * self.rows + r) = x;
             }
@@ -237,20 +240,38 @@ pub(super) unsafe fn rows_against_groups(
     }
 }
 
-/// One of the two packed tile kernels (32-value blocks or K-quant super-blocks), so a
-/// single [`sweep`] walks rows and groups for both.
-trait Tiler {
+/// A packed tile kernel (32-value blocks, or K-quant super-blocks on 256- or
+/// 512-bit registers), so a single [`sweep`] walks rows and groups for all.
+pub(super) trait Tiler {
     type Row;
     type Pack;
-    /// `R` rows against `G` groups; `out[r][g][c]` is row `r` dotted with vector `c` of
-    /// group `g`.
+    /// `R` rows against `G` groups, each product written through `out` as row
+    /// `first + r` against group `g0 + g`.
     ///
     /// # Safety
-    /// The CPU features of `rows_against_groups`.
+    /// The CPU features the kernel was compiled for; `out` as in `OutPtr::put`.
     unsafe fn tile<const R: usize, const G: usize>(
         w: [&Self::Row; R],
         a: [&[Self::Pack]; G],
-    ) -> [[[f32; 8]; G]; R];
+        out: OutPtr,
+        first: usize,
+        g0: usize,
+    );
+}
+
+/// Writes a tile's results (`o[r][g]` for row `first + r`, group `g0 + g`).
+#[inline(always)]
+pub(super) unsafe fn put_tile<const L: usize, const R: usize, const G: usize>(
+    o: &[[[f32; L]; G]; R],
+    out: OutPtr,
+    first: usize,
+    g0: usize,
+) {
+    for (r, or) in o.iter().enumerate() {
+        for (g, v) in or.iter().enumerate() {
+            out.put(first + r, g0 + g, v);
+        }
+    }
 }
 
 /// Q4_0/Q5_0/Q8_0 rows, codes offset by `2^SHIFT`.
@@ -263,8 +284,11 @@ impl<const SHIFT: i32> Tiler for Blocks<SHIFT> {
     unsafe fn tile<const R: usize, const G: usize>(
         w: [&Decoded; R],
         a: [&[Pack8]; G],
-    ) -> [[[f32; 8]; G]; R] {
-        tile::<SHIFT, R, G>(w, a)
+        out: OutPtr,
+        first: usize,
+        g0: usize,
+    ) {
+        put_tile(&tile::<SHIFT, R, G>(w, a), out, first, g0)
     }
 }
 
@@ -279,16 +303,21 @@ impl<const Q6: bool, const VNNI: bool> Tiler for SuperBlocks<Q6, VNNI> {
     unsafe fn tile<const R: usize, const G: usize>(
         w: [&DecodedK; R],
         a: [&[Pack8K]; G],
-    ) -> [[[f32; 8]; G]; R] {
-        tile_k::<Q6, VNNI, R, G>(w, a)
+        out: OutPtr,
+        first: usize,
+        g0: usize,
+    ) {
+        put_tile(&tile_k::<Q6, VNNI, R, G>(w, a), out, first, g0)
     }
 }
 
 /// Walks rows `first..first + w.len()` against every group of `packs` (`nb` blocks
-/// each) in 2×2 tiles (smaller at the edges), taking groups in blocks of about
-/// `block_bytes` so they stay in cache while the rows pass.
+/// each) in tiles of four rows by two groups (smaller at the edges), taking groups
+/// in blocks of about `block_bytes` so they stay in cache while the rows pass. A
+/// 4×2 tile keeps eight independent accumulator chains in flight, enough to hide
+/// the byte dot product's latency; 2×2 left half its throughput unused.
 #[inline(always)]
-unsafe fn sweep<T: Tiler>(
+pub(super) unsafe fn sweep<T: Tiler>(
     w: &[T::Row],
     first: usize,
     packs: &[T::Pack],
@@ -302,36 +331,46 @@ unsafe fn sweep<T: Tiler>(
         let g1 = (g0 + per).min(groups.len());
         let mut r = 0;
         while r < w.len() {
-            let two = r + 1 < w.len();
+            let rows = match w.len() - r {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
             let mut g = g0;
             while g < g1 {
                 let pair = g + 1 < g1;
-                if two && pair {
-                    let o = T::tile::<2, 2>([&w[r], &w[r + 1]], [groups[g], groups[g + 1]]);
-                    for i in 0..2 {
-                        for j in 0..2 {
-                            out.put(first + r + i, g + j, &o[i][j]);
-                        }
-                    }
-                } else if two {
-                    let o = T::tile::<2, 1>([&w[r], &w[r + 1]], [groups[g]]);
-                    for i in 0..2 {
-                        out.put(first + r + i, g, &o[i][0]);
-                    }
-                } else if pair {
-                    let o = T::tile::<1, 2>([&w[r]], [groups[g], groups[g + 1]]);
-                    for j in 0..2 {
-                        out.put(first + r, g + j, &o[0][j]);
-                    }
-                } else {
-                    let o = T::tile::<1, 1>([&w[r]], [groups[g]]);
-                    out.put(first + r, g, &o[0][0]);
+                match (rows, pair) {
+                    (4, true) => tile_at::<T, 4, 2>(w, r, &groups, g, first, out),
+                    (4, false) => tile_at::<T, 4, 1>(w, r, &groups, g, first, out),
+                    (2, true) => tile_at::<T, 2, 2>(w, r, &groups, g, first, out),
+                    (2, false) => tile_at::<T, 2, 1>(w, r, &groups, g, first, out),
+                    (_, true) => tile_at::<T, 1, 2>(w, r, &groups, g, first, out),
+                    (_, false) => tile_at::<T, 1, 1>(w, r, &groups, g, first, out),
                 }
                 g += if pair { 2 } else { 1 };
             }
-            r += if two { 2 } else { 1 };
+            r += rows;
         }
     }
+}
+
+/// One `R`×`G` tile of `sweep`: rows `r..r + R` against groups `g..g + G`.
+#[inline(always)]
+unsafe fn tile_at<T: Tiler, const R: usize, const G: usize>(
+    w: &[T::Row],
+    r: usize,
+    groups: &[&[T::Pack]],
+    g: usize,
+    first: usize,
+    out: OutPtr,
+) {
+    T::tile::<R, G>(
+        std::array::from_fn(|i| &w[r + i]),
+        std::array::from_fn(|j| groups[g + j]),
+        out,
+        first + r,
+        g,
+    )
 }
 
 #[inline(always)]
@@ -387,13 +426,24 @@ pub(super) fn pack_k(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack8K> {
 
 /// A K-quant weight row decoded to unsigned codes, with per-group integer scales
 /// (`sc[j]` for values `16j..16j+16`) and, for Q4_K, minima per 32 values.
+///
+/// `pairs[p]` packs two i16 weights for the correction of values `32p..32p + 32`
+/// (lower half first): for Q4_K the minimum twice, for Q6_K 32 times the scales of
+/// its two groups of 16 (the code offset). The 512-bit kernel applies them to the
+/// activations' per-16 sums with one `vpdpwssd` per pair.
 #[derive(Default)]
 pub(super) struct DecodedK {
-    codes: Vec<[u8; 256]>,
-    sc: Vec<[i32; 16]>,
-    mins: Vec<[i32; 8]>,
-    d: Vec<f32>,
-    dmin: Vec<f32>,
+    pub(super) codes: Vec<[u8; 256]>,
+    pub(super) sc: Vec<[i32; 16]>,
+    pub(super) mins: Vec<[i32; 8]>,
+    pub(super) pairs: Vec<[i32; 8]>,
+    pub(super) d: Vec<f32>,
+    pub(super) dmin: Vec<f32>,
+}
+
+/// Two i16 values in one i32 lane, `lo` in the lower half.
+fn pair16(lo: i32, hi: i32) -> i32 {
+    ((hi as i16 as u16 as u32) << 16 | (lo as i16 as u16 as u32)) as i32
 }
 
 /// Decodes `out.len()` consecutive Q4_K or Q6_K rows of `data`.
@@ -413,6 +463,7 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
         d.codes.resize(nb, [0; 256]);
         d.sc.resize(nb, [0; 16]);
         d.mins.resize(nb, [0; 8]);
+        d.pairs.resize(nb, [0; 8]);
         d.d.resize(nb, 0.0);
         d.dmin.resize(nb, 0.0);
         let store = |dst: &mut [u8; 256], at: usize, v: __m256i| {
@@ -433,6 +484,7 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
                         d.sc[i][2 * g] = s as i32;
                         d.sc[i][2 * g + 1] = s as i32;
                         d.mins[i][g] = m as i32;
+                        d.pairs[i][g] = pair16(m as i32, m as i32);
                     }
                     d.d[i] = h(b.d);
                     d.dmin[i] = h(b.dmin);
@@ -470,6 +522,9 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
                     }
                     for j in 0..16 {
                         d.sc[i][j] = b.scales[j] as i32;
+                    }
+                    for p in 0..8 {
+                        d.pairs[i][p] = pair16(32 * d.sc[i][2 * p], 32 * d.sc[i][2 * p + 1]);
                     }
                     d.d[i] = h(b.d);
                 }
