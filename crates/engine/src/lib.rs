@@ -10,11 +10,13 @@
 //! - [`generate`] — the engine loop: prompt sharing, batched decoding, stop strings.
 //! - [`backend`] — the engine as an `llm::Llm` backend.
 //! - [`profile`] — opt-in timing of the forward pass by operation.
+//! - [`alloc`] — allocator settings that keep a forward pass's buffers for reuse.
 //!
 //! Quick start: [`LocalLlm::load`] a GGUF file (the default model lives at
 //! [`default_model_path`]) and use it as any `llm::Llm`; or [`load_engine`] and
 //! [`Engine::submit`] token ids directly for streaming and timings.
 
+pub mod alloc;
 pub mod backend;
 pub mod chat_template;
 pub mod generate;

@@ -214,15 +214,23 @@ fn seeded_samples_reproduce_and_differ() {
 #[test]
 fn concurrent_greedy_requests_match_each_alone() {
     let m = &load();
+    // Every prompt is long enough (9+ tokens, 8+ after a shared BOS) for the batch
+    // kernel, which rounds differently from the one for fewer than 8 rows: a prompt
+    // computed alone must take the same kernel path as in the shared prefill.
     let prompts = [
-        "The capital of France is",
+        "Here is a short fact about Europe. The capital of France is",
         "1, 1, 2, 3, 5, 8, 13,",
-        "def fibonacci(n):",
+        "Here is a function in Python:\ndef fibonacci(n):",
     ];
     let ids: Vec<Vec<u32>> = prompts
         .iter()
         .map(|p| m.tokenizer.encode(p, true, false))
         .collect();
+    assert!(
+        ids.iter().all(|p| p.len() >= 9),
+        "prompt lengths {:?}",
+        ids.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     // Each prompt alone on an engine of its own: on a shared one the prompt cache
     // would hand later prompts the first's cached BOS, and a prompt computed from
     // another row count rounds differently (a 1-row pass takes another kernel path).

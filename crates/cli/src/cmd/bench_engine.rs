@@ -242,7 +242,7 @@ fn print_profile(title: &str, table: &BTreeMap<String, profile::Entry>) {
     let _ = writeln!(
         out,
         "{:<32} {:>10.1} {:>6.1}%",
-        "other (norms, RoPE, activations)",
+        "other (embedding, residual adds, copies)",
         1e3 * other,
         share(other)
     );

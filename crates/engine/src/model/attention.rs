@@ -9,10 +9,10 @@
 
 use rayon::prelude::*;
 
+use super::attend::{attend_heads, HeadSlice, MAX_HEADS};
 use super::layers::{Linear, RmsNorm, Rope};
 use super::{BatchEntry, ModelError};
 use crate::kv_cache::KvCache;
-use crate::model::half;
 
 /// The attention sub-layer of one transformer block.
 #[derive(Debug, Clone)]
@@ -62,6 +62,7 @@ impl SelfAttention {
         }
         let q_width = self.n_head * hd;
         let kv_width = self.n_head_kv * hd;
+        let clock = crate::profile::start();
         for (i, e) in batch.iter().enumerate() {
             let (cos, sin) = self.rope.table(e.pos);
             self.rope
@@ -76,31 +77,38 @@ impl SelfAttention {
                 &v[i * kv_width..(i + 1) * kv_width],
             );
         }
+        crate::profile::record(|| "rope + cache write".into(), clock, 0.0);
 
-        // One task per (entry, query head); both cores share the heads of a decode step.
+        // One task per (entry, cached head, tile of its query heads): the query heads
+        // of a group read each cached row once. Groups split into smaller tiles when
+        // there are too few tasks to keep every core busy (one sequence decoding).
         let clock = crate::profile::start();
         let mut out = vec![0.0f32; n * q_width];
         let cache: &KvCache = cache;
         let group = self.n_head / self.n_head_kv;
-        out.par_chunks_mut(hd).enumerate().for_each(|(i, o)| {
-            let (e, h) = (i / self.n_head, i % self.n_head);
-            let entry = &batch[e];
-            let q_head = &q[e * q_width + h * hd..][..hd];
-            let head = HeadSlice {
-                width: kv_width,
-                off: (h / group) * hd,
-                len: hd,
-            };
-            let lo = self.window.map_or(0, |w| (entry.pos + 1).saturating_sub(w));
-            attend(
-                q_head,
-                (cache.keys(layer, entry.slot), head),
-                (cache.values(layer, entry.slot), head),
-                lo..entry.pos + 1,
-                self.scale,
-                o,
-            );
-        });
+        let tasks = n * self.n_head_kv;
+        let split = (2 * rayon::current_num_threads()).div_ceil(tasks).max(1);
+        let per = group.div_ceil(split).min(MAX_HEADS);
+        out.par_chunks_mut(hd * group)
+            .enumerate()
+            .for_each(|(i, o)| {
+                let (e, g) = (i / self.n_head_kv, i % self.n_head_kv);
+                let entry = &batch[e];
+                let q_group = &q[e * q_width + g * group * hd..][..group * hd];
+                let head = HeadSlice {
+                    width: kv_width,
+                    off: g * hd,
+                    len: hd,
+                };
+                let keys = (cache.keys(layer, entry.slot), head);
+                let values = (cache.values(layer, entry.slot), head);
+                let lo = self.window.map_or(0, |w| (entry.pos + 1).saturating_sub(w));
+                o.par_chunks_mut(hd * per)
+                    .zip(q_group.par_chunks(hd * per))
+                    .for_each(|(o, q)| {
+                        attend_heads(q, keys, values, lo..entry.pos + 1, self.scale, o)
+                    });
+            });
         let positions: usize = batch.iter().map(|e| e.pos + 1).sum();
         crate::profile::record(
             || "attention".into(),
@@ -108,61 +116,5 @@ impl SelfAttention {
             4.0 * (positions * self.n_head * hd) as f64,
         );
         self.wo.apply(&out, n)
-    }
-}
-
-/// Where one head's keys (or values) sit in the cache: `len` values at `off` within
-/// each `width`-wide cached row.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HeadSlice {
-    pub width: usize,
-    pub off: usize,
-    pub len: usize,
-}
-
-impl HeadSlice {
-    fn row(self, data: &[u16], t: usize) -> &[u16] {
-        &data[t * self.width + self.off..][..self.len]
-    }
-}
-
-/// Softmax attention of one query head over the cached `positions`: scores against
-/// the keys `k` (as wide as `q`), weights applied to the values `v` (as wide as `out`).
-///
-/// Follows the rounding of ggml's CPU flash attention over an f16 cache (llama.cpp's
-/// default): the query is rounded to f16, each score `q . k` is accumulated in f32, the
-/// softmax runs online in f32 (running maximum `m`, running sum `s`), and the weighted
-/// sum of values is kept in an f16 accumulator (rescaled in f16 whenever the maximum
-/// grows) until the final division by `s`.
-pub(crate) fn attend(
-    q: &[f32],
-    (keys, k): (&[u16], HeadSlice),
-    (values, v): (&[u16], HeadSlice),
-    positions: impl IntoIterator<Item = usize>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    debug_assert!(q.len() == k.len && out.len() == v.len);
-    let q16: Vec<f32> = q.iter().map(|&x| half::to_f32(half::from_f32(x))).collect();
-    let mut acc = vec![0u16; out.len()];
-    let mut max = f32::NEG_INFINITY;
-    let mut sum = 0.0f32;
-    for t in positions {
-        let s = half::dot(&q16, k.row(keys, t)) * scale;
-        let mut weight = 1.0f32;
-        if s > max {
-            let grow = (max - s).exp();
-            max = s;
-            half::scale_f16(&mut acc, grow);
-            sum *= grow;
-        } else {
-            weight = (s - max).exp();
-        }
-        half::axpy_f16(&mut acc, weight, v.row(values, t));
-        sum += weight;
-    }
-    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
-    for (o, &a) in out.iter_mut().zip(&acc) {
-        *o = half::to_f32(a) * inv;
     }
 }

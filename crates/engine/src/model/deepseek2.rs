@@ -57,7 +57,7 @@ use std::sync::Arc;
 use gguf::{GgmlType, GgufFile, GgufWriter};
 use rayon::prelude::*;
 
-use super::attention::{attend, HeadSlice};
+use super::attend::{attend_heads, HeadSlice, MAX_HEADS};
 use super::layers::{
     add_assign, embed, Activation, GatedMlp, Linear, RmsNorm, Rope, RopeStyle, Yarn,
 };
@@ -288,17 +288,24 @@ impl LatentAttention {
             off: 0,
             len: r,
         };
-        o.par_chunks_mut(r).enumerate().for_each(|(i, out)| {
-            let entry = &batch[i / h_n];
+        // Every head reads the one cached latent: a task per entry and tile of heads.
+        let per = h_n.min(MAX_HEADS);
+        o.par_chunks_mut(r * h_n).enumerate().for_each(|(e, out)| {
+            let entry = &batch[e];
             let keys = cache.keys(layer, entry.slot);
-            attend(
-                &q_abs[i * width..(i + 1) * width],
-                (keys, key),
-                (keys, value),
-                Self::positions(entry),
-                self.scale,
-                out,
-            );
+            let q_e = &q_abs[e * h_n * width..][..h_n * width];
+            out.par_chunks_mut(r * per)
+                .zip(q_e.par_chunks(width * per))
+                .for_each(|(out, q)| {
+                    attend_heads(
+                        q,
+                        (keys, key),
+                        (keys, value),
+                        Self::positions(entry),
+                        self.scale,
+                        out,
+                    )
+                });
         });
         let positions: usize = batch.iter().map(|e| e.pos + 1).sum();
         crate::profile::record(

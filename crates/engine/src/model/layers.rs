@@ -143,6 +143,7 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises every `weight.len()`-wide row of `x` in place.
     pub fn apply(&self, x: &mut [f32]) {
+        let clock = crate::profile::start();
         let n = self.weight.len();
         for row in x.chunks_exact_mut(n) {
             // Squares summed in f64, normalise, then weight: the same rounding steps as
@@ -153,6 +154,7 @@ impl RmsNorm {
                 *v = (*v * scale) * w;
             }
         }
+        crate::profile::record(|| "rms norm".into(), clock, 0.0);
     }
 
     /// Normalised copy of `x`.
@@ -314,7 +316,7 @@ pub enum Activation {
 impl Activation {
     pub fn apply(self, x: f32) -> f32 {
         match self {
-            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::Silu => super::vexp::silu(x),
             Activation::GeluTanh => gelu_tanh(x),
         }
     }
@@ -360,14 +362,19 @@ impl GatedMlp {
         let mut g = self.gate.apply(x, n)?;
         let u = self.up.apply(x, n)?;
         // The activation costs an exp per value: split long prompts across the cores.
+        let clock = crate::profile::start();
         let width = self.gate.rows();
         g.par_chunks_mut(width)
             .zip(u.par_chunks(width))
-            .for_each(|(g, u)| {
-                for (g, u) in g.iter_mut().zip(u) {
-                    *g = self.act.apply(*g) * u;
+            .for_each(|(g, u)| match self.act {
+                Activation::Silu => super::vexp::silu_mul(g, u),
+                act => {
+                    for (g, u) in g.iter_mut().zip(u) {
+                        *g = act.apply(*g) * u;
+                    }
                 }
             });
+        crate::profile::record(|| "ffn activation".into(), clock, 0.0);
         self.down.apply(&g, n)
     }
 }

@@ -12,6 +12,7 @@
 //! step of 16 sequences one batch of 16 entries. Every projection is one matrix
 //! product over the whole batch, so each weight is streamed from memory once per pass.
 
+mod attend;
 pub mod attention;
 pub mod deepseek2;
 mod error;
@@ -22,6 +23,7 @@ pub mod llama;
 mod loader;
 pub mod qwen2;
 pub mod qwen3;
+pub mod vexp;
 
 use std::sync::Arc;
 
@@ -186,6 +188,7 @@ pub struct Model {
 impl Model {
     /// Builds the model `general.architecture` names, checking every tensor it needs.
     pub fn load(file: Arc<GgufFile>) -> Result<Model, ModelError> {
+        crate::alloc::keep_freed_memory();
         let name = file
             .get_str("general.architecture")
             .ok_or_else(|| ModelError::MissingKey("general.architecture".into()))?;
