@@ -221,23 +221,24 @@ impl<'a> QMatrix<'a> {
                 unsafe { self.packed_batch(shift, xs, batch, out) };
                 return;
             }
-            if matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
-                let path = if wide && batch >= packed512::GROUP {
-                    KPath::Zmm
-                } else {
-                    KPath::Vnni
-                };
-                // SAFETY: as above, and `wide` adds AVX512-F and AVX512-BW.
+        }
+        #[cfg(target_arch = "x86_64")]
+        if matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
+            let path = if wide && batch >= packed512::MIN_BATCH {
+                Some(KPath::Zmm)
+            } else if vnni && batch >= packed::GROUP {
+                Some(KPath::Vnni)
+            } else if simd && batch >= packed::GROUP {
+                Some(KPath::Avx2)
+            } else {
+                None
+            };
+            if let Some(path) = path {
+                // SAFETY: `simd` means AVX2, FMA and F16C; `vnni` adds AVX512-VNNI and
+                // AVX512-VL, `wide` AVX512-F and AVX512-BW: what each path needs.
                 unsafe { self.packed_batch_k(xs, batch, out, path) };
                 return;
             }
-        }
-        #[cfg(target_arch = "x86_64")]
-        if simd && batch >= packed::GROUP && matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
-            // SAFETY: `simd` is true only when the CPU has AVX2, FMA and F16C, and
-            // without `vnni` the kernel uses nothing more.
-            unsafe { self.packed_batch_k(xs, batch, out, KPath::Avx2) };
-            return;
         }
         match self.dtype {
             GgmlType::Q8_0 => pick!(

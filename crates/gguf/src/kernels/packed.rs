@@ -15,7 +15,7 @@
 use std::arch::x86_64::*;
 
 use super::act::{ActQ8K, ActQ8_0};
-use crate::blocks::{as_blocks, k4_scale_min, BlockQ4K, BlockQ4_0, BlockQ5_0, BlockQ6K, BlockQ8_0};
+use crate::blocks::{as_blocks, BlockQ4K, BlockQ4_0, BlockQ5_0, BlockQ6K, BlockQ8_0};
 use crate::types::GgmlType;
 
 /// One block (32 values) of eight activation vectors: `qs[k]` holds bytes
@@ -424,21 +424,63 @@ pub(super) fn pack_k(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack8K> {
     out
 }
 
-/// A K-quant weight row decoded to unsigned codes, with per-group integer scales
-/// (`sc[j]` for values `16j..16j+16`) and, for Q4_K, minima per 32 values.
+/// A K-quant weight row decoded to unsigned codes, one [`SuperK`] per super-block.
+#[derive(Default)]
+pub(super) struct DecodedK {
+    pub(super) b: Vec<SuperK>,
+}
+
+/// One decoded K-quant super-block (256 values): unsigned codes, per-group integer
+/// scales (`sc[j]` for values `16j..16j+16`) and, for Q4_K, minima per 32 values.
 ///
 /// `pairs[p]` packs two i16 weights for the correction of values `32p..32p + 32`
 /// (lower half first): for Q4_K the minimum twice, for Q6_K 32 times the scales of
 /// its two groups of 16 (the code offset). The 512-bit kernel applies them to the
 /// activations' per-16 sums with one `vpdpwssd` per pair.
-#[derive(Default)]
-pub(super) struct DecodedK {
-    pub(super) codes: Vec<[u8; 256]>,
-    pub(super) sc: Vec<[i32; 16]>,
-    pub(super) mins: Vec<[i32; 8]>,
-    pub(super) pairs: Vec<[i32; 8]>,
-    pub(super) d: Vec<f32>,
-    pub(super) dmin: Vec<f32>,
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+pub(super) struct SuperK {
+    pub(super) codes: [u8; 256],
+    pub(super) sc: [i32; 16],
+    pub(super) mins: [i32; 8],
+    pub(super) pairs: [i32; 8],
+    pub(super) d: f32,
+    pub(super) dmin: f32,
+}
+
+impl Default for SuperK {
+    fn default() -> Self {
+        SuperK {
+            codes: [0; 256],
+            sc: [0; 16],
+            mins: [0; 8],
+            pairs: [0; 8],
+            d: 0.0,
+            dmin: 0.0,
+        }
+    }
+}
+
+/// The eight 6-bit scales and eight minima of a Q4_K block, unpacked four at a time
+/// from its twelve scale bytes (the layout [`k4_scale_min`] reads one by one): bytes
+/// 0-3 hold scales 0-3 and bytes 4-7 minima 0-3 in their low six bits, bytes 8-11
+/// the low nibbles of scales and minima 4-7, whose top two bits sit in the spare
+/// bits 6-7 of bytes 0-7.
+fn k4_scales_mins(b: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let word = |k: usize| u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]]);
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let s_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
+    let m_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
+    let join = |lo: u32, hi: u32| {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&lo.to_le_bytes());
+        out[4..].copy_from_slice(&hi.to_le_bytes());
+        out
+    };
+    (join(u0 & LOW6, s_hi), join(u1 & LOW6, m_hi))
 }
 
 /// Two i16 values in one i32 lane, `lo` in the lower half.
@@ -460,39 +502,35 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
     let m30 = _mm256_set1_epi8(0x30);
     for (r, d) in out.iter_mut().enumerate() {
         let row = &data[r * rb..(r + 1) * rb];
-        d.codes.resize(nb, [0; 256]);
-        d.sc.resize(nb, [0; 16]);
-        d.mins.resize(nb, [0; 8]);
-        d.pairs.resize(nb, [0; 8]);
-        d.d.resize(nb, 0.0);
-        d.dmin.resize(nb, 0.0);
+        d.b.resize(nb, SuperK::default());
         let store = |dst: &mut [u8; 256], at: usize, v: __m256i| {
             _mm256_storeu_si256(dst[at..at + 32].as_mut_ptr().cast(), v)
         };
         match t {
             GgmlType::Q4_K => {
                 let bl: &[BlockQ4K] = as_blocks(row).unwrap_or(&[]);
-                for (i, b) in bl.iter().enumerate() {
+                for (o, b) in d.b.iter_mut().zip(bl) {
                     for c4 in 0..4 {
                         let q = _mm256_loadu_si256(b.qs[32 * c4..].as_ptr().cast());
-                        store(&mut d.codes[i], 64 * c4, _mm256_and_si256(q, m4));
+                        store(&mut o.codes, 64 * c4, _mm256_and_si256(q, m4));
                         let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                        store(&mut d.codes[i], 64 * c4 + 32, hi);
+                        store(&mut o.codes, 64 * c4 + 32, hi);
                     }
+                    let (scales, mins) = k4_scales_mins(&b.scales);
                     for g in 0..8 {
-                        let (s, m) = k4_scale_min(&b.scales, g);
-                        d.sc[i][2 * g] = s as i32;
-                        d.sc[i][2 * g + 1] = s as i32;
-                        d.mins[i][g] = m as i32;
-                        d.pairs[i][g] = pair16(m as i32, m as i32);
+                        let (s, m) = (scales[g] as i32, mins[g] as i32);
+                        o.sc[2 * g] = s;
+                        o.sc[2 * g + 1] = s;
+                        o.mins[g] = m;
+                        o.pairs[g] = pair16(m, m);
                     }
-                    d.d[i] = h(b.d);
-                    d.dmin[i] = h(b.dmin);
+                    o.d = h(b.d);
+                    o.dmin = h(b.dmin);
                 }
             }
             GgmlType::Q6_K => {
                 let bl: &[BlockQ6K] = as_blocks(row).unwrap_or(&[]);
-                for (i, b) in bl.iter().enumerate() {
+                for (o, b) in d.b.iter_mut().zip(bl) {
                     for hf in 0..2 {
                         let ql0 = _mm256_loadu_si256(b.ql[64 * hf..].as_ptr().cast());
                         let ql1 = _mm256_loadu_si256(b.ql[64 * hf + 32..].as_ptr().cast());
@@ -517,16 +555,16 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
                             ),
                         ];
                         for (k, q) in q.into_iter().enumerate() {
-                            store(&mut d.codes[i], 128 * hf + 32 * k, q);
+                            store(&mut o.codes, 128 * hf + 32 * k, q);
                         }
                     }
                     for j in 0..16 {
-                        d.sc[i][j] = b.scales[j] as i32;
+                        o.sc[j] = b.scales[j] as i32;
                     }
                     for p in 0..8 {
-                        d.pairs[i][p] = pair16(32 * d.sc[i][2 * p], 32 * d.sc[i][2 * p + 1]);
+                        o.pairs[p] = pair16(32 * o.sc[2 * p], 32 * o.sc[2 * p + 1]);
                     }
-                    d.d[i] = h(b.d);
+                    o.d = h(b.d);
                 }
             }
             _ => unreachable!("packed K kernel for {t}"),
@@ -547,7 +585,7 @@ unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usiz
     a: [&[Pack8K]; G],
 ) -> [[[f32; 8]; G]; R] {
     let n = a.iter().map(|a| a.len()).min().unwrap_or(0);
-    let n = w.iter().map(|w| w.codes.len()).fold(n, usize::min);
+    let n = w.iter().map(|w| w.b.len()).fold(n, usize::min);
     // Groups of values sharing a scale, and byte quads per group.
     let (subs, quads) = if Q6 { (16, 4) } else { (8, 8) };
     let mut acc = [[_mm256_setzero_ps(); G]; R];
@@ -563,7 +601,8 @@ unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usiz
                     av[g] = _mm256_load_si256(a[g][i].qs[k].as_ptr().cast());
                 }
                 for r in 0..R {
-                    let quad = w[r].codes[i]
+                    let quad = w[r].b[i]
+                        .codes
                         .as_ptr()
                         .add(4 * k)
                         .cast::<i32>()
@@ -587,7 +626,7 @@ unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usiz
                 }
             }
             for r in 0..R {
-                let sc = _mm256_set1_epi32(w[r].sc[i][j * 16 / subs]);
+                let sc = _mm256_set1_epi32(w[r].b[i].sc[j * 16 / subs]);
                 for g in 0..G {
                     let v = if Q6 {
                         _mm256_sub_epi32(s[r][g], off[g])
@@ -603,7 +642,7 @@ unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usiz
             da[g] = _mm256_load_ps(a[g][i].d.as_ptr());
         }
         for r in 0..R {
-            let dw = _mm256_set1_ps(w[r].d[i]);
+            let dw = _mm256_set1_ps(w[r].b[i].d);
             for g in 0..G {
                 let v = _mm256_cvtepi32_ps(tot[r][g]);
                 acc[r][g] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[g]), v, acc[r][g]);
@@ -613,7 +652,7 @@ unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usiz
             for r in 0..R {
                 let mut m = [_mm256_setzero_si256(); G];
                 for j in 0..8 {
-                    let mn = _mm256_set1_epi32(w[r].mins[i][j]);
+                    let mn = _mm256_set1_epi32(w[r].b[i].mins[j]);
                     for g in 0..G {
                         let p = &a[g][i];
                         let bs = _mm256_add_epi32(
@@ -623,7 +662,7 @@ unsafe fn tile_k<const Q6: bool, const VNNI: bool, const R: usize, const G: usiz
                         m[g] = _mm256_add_epi32(m[g], _mm256_mullo_epi32(bs, mn));
                     }
                 }
-                let dm = _mm256_set1_ps(w[r].dmin[i]);
+                let dm = _mm256_set1_ps(w[r].b[i].dmin);
                 for g in 0..G {
                     let v = _mm256_cvtepi32_ps(m[g]);
                     acc[r][g] = _mm256_fnmadd_ps(_mm256_mul_ps(dm, da[g]), v, acc[r][g]);
@@ -689,4 +728,26 @@ unsafe fn run_k<const Q6: bool, const VNNI: bool>(
     out: OutPtr,
 ) {
     sweep::<SuperBlocks<Q6, VNNI>>(w, first, packs, nb, 64 * 1024, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::k4_scale_min;
+
+    #[test]
+    fn q4k_scales_unpack_like_the_reference() {
+        let mut seed = 3u64;
+        for _ in 0..200 {
+            let mut b = [0u8; 12];
+            for v in &mut b {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                *v = (seed >> 56) as u8;
+            }
+            let (s, m) = k4_scales_mins(&b);
+            for g in 0..8 {
+                assert_eq!((s[g], m[g]), k4_scale_min(&b, g), "group {g} of {b:?}");
+            }
+        }
+    }
 }
