@@ -93,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "blk.0.ffn_gate.weight",
         "blk.0.ffn_down.weight",
         "token_embd.weight",
+        "output.weight",
     ];
     println!(
         "{:28} {:5} {:>12} {:>5} {:>10} {:>8} {:>10}",

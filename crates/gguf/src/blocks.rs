@@ -187,6 +187,28 @@ pub fn k4_scale_min(scales: &[u8; 12], j: usize) -> (u8, u8) {
     }
 }
 
+/// The eight 6-bit scales and eight minima of a Q4_K block, unpacked four at a time
+/// from its twelve scale bytes (the layout [`k4_scale_min`] reads one at a time): bytes
+/// 0-3 hold scales 0-3 and bytes 4-7 minima 0-3 in their low six bits, bytes 8-11
+/// the low nibbles of scales and minima 4-7, whose top two bits sit in the spare
+/// bits 6-7 of bytes 0-7.
+pub fn k4_scales_mins(b: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let word = |k: usize| u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]]);
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let s_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
+    let m_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
+    let join = |lo: u32, hi: u32| {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&lo.to_le_bytes());
+        out[4..].copy_from_slice(&hi.to_le_bytes());
+        out
+    };
+    (join(u0 & LOW6, s_hi), join(u1 & LOW6, m_hi))
+}
+
 /// Unpacks the sixteen 6-bit scales of a Q3_K block (still offset by 32).
 ///
 /// Low nibbles: scales 0..8 in the low nibbles of bytes 0..8, scales 8..16 in their
@@ -200,4 +222,25 @@ pub fn q3k_scales(s: &[u8; 12]) -> [i8; 16] {
         *o = ((low | (high << 4)) as i8) - 32;
     }
     out
+}
+
+#[cfg(test)]
+mod k4_tests {
+    use super::*;
+
+    #[test]
+    fn q4k_scales_unpack_like_the_reference() {
+        let mut seed = 3u64;
+        for _ in 0..200 {
+            let mut b = [0u8; 12];
+            for v in &mut b {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                *v = (seed >> 56) as u8;
+            }
+            let (s, m) = k4_scales_mins(&b);
+            for g in 0..8 {
+                assert_eq!((s[g], m[g]), k4_scale_min(&b, g), "group {g} of {b:?}");
+            }
+        }
+    }
 }

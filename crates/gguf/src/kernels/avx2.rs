@@ -37,6 +37,50 @@ unsafe fn hsum_ps(v: __m256) -> f32 {
 }
 
 #[inline(always)]
+unsafe fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Byte shuffles broadcasting one i16 of a 128-bit lane: `WORDS[j]` repeats word `j`
+/// in both lanes; `PAIRS[k]` repeats word `2k` in the low lane and `2k + 1` in the high.
+const WORDS: [[u8; 32]; 8] = word_masks(false);
+const PAIRS: [[u8; 32]; 8] = word_masks(true);
+
+const fn word_masks(pairs: bool) -> [[u8; 32]; 8] {
+    let mut m = [[0u8; 32]; 8];
+    let mut j = 0;
+    while j < 8 {
+        let mut i = 0;
+        while i < 32 {
+            let word = if pairs && i >= 16 {
+                (2 * j + 1) % 8
+            } else if pairs {
+                (2 * j) % 8
+            } else {
+                j
+            };
+            m[j][i] = (2 * word + (i & 1)) as u8;
+            i += 1;
+        }
+        j += 1;
+    }
+    m
+}
+
+#[inline(always)]
+unsafe fn word_mask(j: usize) -> __m256i {
+    _mm256_loadu_si256(WORDS[j].as_ptr().cast())
+}
+
+#[inline(always)]
+unsafe fn pair_mask(k: usize) -> __m256i {
+    _mm256_loadu_si256(PAIRS[k].as_ptr().cast())
+}
+
+#[inline(always)]
 unsafe fn load(p: &[i8]) -> __m256i {
     debug_assert!(p.len() >= 32);
     _mm256_loadu_si256(p.as_ptr().cast())
@@ -270,7 +314,14 @@ unsafe fn tile_qk4<B: KBlock, const R: usize, const C: usize>(
     for i in 0..n {
         for r in 0..R {
             let b = &w[r][i];
-            let sm: [(u8, u8); 8] = std::array::from_fn(|g| k4_scale_min(b.scales(), g));
+            let (scales, mins) = k4_scales_mins(b.scales());
+            // Scales as i16 in both 128-bit lanes, to broadcast one per shuffle; minima
+            // twice each, against the activations' per-16 sums.
+            let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(
+                scales.as_ptr().cast(),
+            )));
+            let m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(mins.as_ptr().cast()));
+            let m16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
             let mut sumi = [_mm256_setzero_si256(); C];
             // Q5_K: the fifth bits, shifted right by two per 64-value chunk so the
             // current chunk's two groups sit in bits 0 and 1.
@@ -292,8 +343,8 @@ unsafe fn tile_qk4<B: KBlock, const R: usize, const C: usize>(
                     hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(h, two), 3));
                     qh = Some(_mm256_srli_epi16(h, 2));
                 }
-                let s0 = _mm256_set1_epi16(sm[2 * c4].0 as i16);
-                let s1 = _mm256_set1_epi16(sm[2 * c4 + 1].0 as i16);
+                let s0 = _mm256_shuffle_epi8(sc16, word_mask(2 * c4));
+                let s1 = _mm256_shuffle_epi8(sc16, word_mask(2 * c4 + 1));
                 for c in 0..C {
                     let qs = &a[c][i].qs;
                     // Codes are unsigned, so maddubs applies directly (max 2*31*127).
@@ -307,10 +358,8 @@ unsafe fn tile_qk4<B: KBlock, const R: usize, const C: usize>(
             let (d, dmin) = (f16(t, b.d()), f16(t, b.dmin()));
             for c in 0..C {
                 let ab = &a[c][i];
-                let mut mins = 0i32;
-                for (&(_, m), bs) in sm.iter().zip(ab.bsums.chunks_exact(2)) {
-                    mins += m as i32 * (bs[0] as i32 + bs[1] as i32);
-                }
+                let bs = _mm256_loadu_si256(ab.bsums.as_ptr().cast());
+                let mins = hsum_epi32(_mm256_madd_epi16(m16, bs));
                 min_total[r][c] += dmin * ab.d * mins as f32;
                 acc[r][c] = _mm256_fmadd_ps(
                     _mm256_set1_ps(d * ab.d),
@@ -340,7 +389,14 @@ unsafe fn tile_q6_k<const R: usize, const C: usize>(
         for r in 0..R {
             let b = &w[r][i];
             let mut sumi = [_mm256_setzero_si256(); C];
+            let s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.scales.as_ptr().cast()));
             for h in 0..2 {
+                // This half's eight scales in both 128-bit lanes.
+                let half = if h == 0 {
+                    _mm256_permute4x64_epi64::<0x44>(s16)
+                } else {
+                    _mm256_permute4x64_epi64::<0xee>(s16)
+                };
                 let ql0 = loadu8(&b.ql[64 * h..]);
                 let ql1 = loadu8(&b.ql[64 * h + 32..]);
                 let qh = loadu8(&b.qh[32 * h..]);
@@ -367,10 +423,8 @@ unsafe fn tile_q6_k<const R: usize, const C: usize>(
                 for (k, q) in q.into_iter().enumerate() {
                     let base = 128 * h + 32 * k;
                     let g = base / 16;
-                    let sc = _mm256_set_m128i(
-                        _mm_set1_epi16(b.scales[g + 1] as i16),
-                        _mm_set1_epi16(b.scales[g] as i16),
-                    );
+                    debug_assert_eq!(g % 8, 2 * k);
+                    let sc = _mm256_shuffle_epi8(half, pair_mask(k));
                     for c in 0..C {
                         let p = _mm256_maddubs_epi16(q, load(&a[c][i].qs[base..]));
                         sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, sc));
@@ -380,10 +434,8 @@ unsafe fn tile_q6_k<const R: usize, const C: usize>(
             let d = f16(t, b.d);
             for c in 0..C {
                 let ab = &a[c][i];
-                let mut offset = 0i32;
-                for (s, bs) in b.scales.iter().zip(&ab.bsums) {
-                    offset += *s as i32 * *bs as i32;
-                }
+                let bs = _mm256_loadu_si256(ab.bsums.as_ptr().cast());
+                let offset = hsum_epi32(_mm256_madd_epi16(s16, bs));
                 let fix = _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0);
                 acc[r][c] = _mm256_fmadd_ps(
                     _mm256_set1_ps(d * ab.d),

@@ -15,7 +15,9 @@
 use std::arch::x86_64::*;
 
 use super::act::{ActQ8K, ActQ8_0};
-use crate::blocks::{as_blocks, BlockQ4K, BlockQ4_0, BlockQ5_0, BlockQ6K, BlockQ8_0};
+use crate::blocks::{
+    as_blocks, k4_scales_mins, BlockQ4K, BlockQ4_0, BlockQ5_0, BlockQ6K, BlockQ8_0,
+};
 use crate::types::GgmlType;
 
 /// One block (32 values) of eight activation vectors: `qs[k]` holds bytes
@@ -312,7 +314,8 @@ impl<const Q6: bool, const VNNI: bool> Tiler for SuperBlocks<Q6, VNNI> {
 }
 
 /// Walks rows `first..first + w.len()` against every group of `packs` (`nb` blocks
-/// each) in tiles of four rows by two groups (smaller at the edges), taking groups
+/// each) in tiles of four rows by two groups, or eight rows when there is one group
+/// (smaller at the edges), taking groups
 /// in blocks of about `block_bytes` so they stay in cache while the rows pass. A
 /// 4×2 tile keeps eight independent accumulator chains in flight, enough to hide
 /// the byte dot product's latency; 2×2 left half its throughput unused.
@@ -329,17 +332,22 @@ pub(super) unsafe fn sweep<T: Tiler>(
     let per = (block_bytes / (nb * std::mem::size_of::<T::Pack>())).max(2) & !1;
     for g0 in (0..groups.len()).step_by(per) {
         let g1 = (g0 + per).min(groups.len());
+        // A single group takes eight-row tiles, for the same eight chains.
+        let tall = g1 - g0 == 1;
         let mut r = 0;
         while r < w.len() {
             let rows = match w.len() - r {
                 1 => 1,
                 2 | 3 => 2,
+                4..=7 => 4,
+                _ if tall => 8,
                 _ => 4,
             };
             let mut g = g0;
             while g < g1 {
                 let pair = g + 1 < g1;
                 match (rows, pair) {
+                    (8, _) => tile_at::<T, 8, 1>(w, r, &groups, g, first, out),
                     (4, true) => tile_at::<T, 4, 2>(w, r, &groups, g, first, out),
                     (4, false) => tile_at::<T, 4, 1>(w, r, &groups, g, first, out),
                     (2, true) => tile_at::<T, 2, 2>(w, r, &groups, g, first, out),
@@ -461,33 +469,6 @@ impl Default for SuperK {
     }
 }
 
-/// The eight 6-bit scales and eight minima of a Q4_K block, unpacked four at a time
-/// from its twelve scale bytes (the layout [`k4_scale_min`] reads one by one): bytes
-/// 0-3 hold scales 0-3 and bytes 4-7 minima 0-3 in their low six bits, bytes 8-11
-/// the low nibbles of scales and minima 4-7, whose top two bits sit in the spare
-/// bits 6-7 of bytes 0-7.
-fn k4_scales_mins(b: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
-    let word = |k: usize| u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]]);
-    let (u0, u1, u2) = (word(0), word(1), word(2));
-    const LOW6: u32 = 0x3f3f_3f3f;
-    const LOW4: u32 = 0x0f0f_0f0f;
-    const LOW2: u32 = 0x0303_0303;
-    let s_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
-    let m_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
-    let join = |lo: u32, hi: u32| {
-        let mut out = [0u8; 8];
-        out[..4].copy_from_slice(&lo.to_le_bytes());
-        out[4..].copy_from_slice(&hi.to_le_bytes());
-        out
-    };
-    (join(u0 & LOW6, s_hi), join(u1 & LOW6, m_hi))
-}
-
-/// Two i16 values in one i32 lane, `lo` in the lower half.
-fn pair16(lo: i32, hi: i32) -> i32 {
-    ((hi as i16 as u16 as u32) << 16 | (lo as i16 as u16 as u32)) as i32
-}
-
 /// Decodes `out.len()` consecutive Q4_K or Q6_K rows of `data`.
 ///
 /// # Safety
@@ -516,14 +497,19 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
                         let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                         store(&mut o.codes, 64 * c4 + 32, hi);
                     }
+                    // Each scale twice (per 16 values) and each minimum as an i32
+                    // and as an i16 pair with itself.
                     let (scales, mins) = k4_scales_mins(&b.scales);
-                    for g in 0..8 {
-                        let (s, m) = (scales[g] as i32, mins[g] as i32);
-                        o.sc[2 * g] = s;
-                        o.sc[2 * g + 1] = s;
-                        o.mins[g] = m;
-                        o.pairs[g] = pair16(m, m);
-                    }
+                    let s32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(scales.as_ptr().cast()));
+                    let m32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(mins.as_ptr().cast()));
+                    let twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+                    let sc = o.sc.as_mut_ptr().cast::<__m256i>();
+                    _mm256_storeu_si256(sc, _mm256_permutevar8x32_epi32(s32, twice));
+                    let upper = _mm256_add_epi32(twice, _mm256_set1_epi32(4));
+                    _mm256_storeu_si256(sc.add(1), _mm256_permutevar8x32_epi32(s32, upper));
+                    _mm256_storeu_si256(o.mins.as_mut_ptr().cast(), m32);
+                    let pairs = _mm256_or_si256(m32, _mm256_slli_epi32::<16>(m32));
+                    _mm256_storeu_si256(o.pairs.as_mut_ptr().cast(), pairs);
                     o.d = h(b.d);
                     o.dmin = h(b.dmin);
                 }
@@ -558,12 +544,14 @@ pub(super) unsafe fn decode_rows_k(t: GgmlType, data: &[u8], nb: usize, out: &mu
                             store(&mut o.codes, 128 * hf + 32 * k, q);
                         }
                     }
-                    for j in 0..16 {
-                        o.sc[j] = b.scales[j] as i32;
-                    }
-                    for p in 0..8 {
-                        o.pairs[p] = pair16(32 * o.sc[2 * p], 32 * o.sc[2 * p + 1]);
-                    }
+                    // Scales widened to i32, and 32 x scale as i16 (in order, that
+                    // is the pair layout).
+                    let s8 = _mm_loadu_si128(b.scales.as_ptr().cast());
+                    let sc = o.sc.as_mut_ptr().cast::<__m256i>();
+                    _mm256_storeu_si256(sc, _mm256_cvtepi8_epi32(s8));
+                    _mm256_storeu_si256(sc.add(1), _mm256_cvtepi8_epi32(_mm_srli_si128::<8>(s8)));
+                    let p16 = _mm256_slli_epi16::<5>(_mm256_cvtepi8_epi16(s8));
+                    _mm256_storeu_si256(o.pairs.as_mut_ptr().cast(), p16);
                     o.d = h(b.d);
                 }
             }
@@ -728,26 +716,4 @@ unsafe fn run_k<const Q6: bool, const VNNI: bool>(
     out: OutPtr,
 ) {
     sweep::<SuperBlocks<Q6, VNNI>>(w, first, packs, nb, 64 * 1024, out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::blocks::k4_scale_min;
-
-    #[test]
-    fn q4k_scales_unpack_like_the_reference() {
-        let mut seed = 3u64;
-        for _ in 0..200 {
-            let mut b = [0u8; 12];
-            for v in &mut b {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-                *v = (seed >> 56) as u8;
-            }
-            let (s, m) = k4_scales_mins(&b);
-            for g in 0..8 {
-                assert_eq!((s[g], m[g]), k4_scale_min(&b, g), "group {g} of {b:?}");
-            }
-        }
-    }
 }
