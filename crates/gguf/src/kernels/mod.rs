@@ -224,8 +224,7 @@ impl<'a> QMatrix<'a> {
         }
         #[cfg(target_arch = "x86_64")]
         if matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
-            let q6 = self.dtype == GgmlType::Q6_K;
-            let path = if wide && batch >= packed512::min_batch(q6) {
+            let path = if wide && batch >= packed512::MIN_BATCH {
                 Some(KPath::Zmm)
             } else if vnni && batch >= packed::GROUP {
                 Some(KPath::Vnni)

@@ -21,18 +21,12 @@ use super::packed::{put_tile, DecodedK, OutPtr, Tiler};
 /// Vectors per packed group.
 pub(super) const GROUP: usize = 16;
 
-/// The smallest batch this kernel takes, by type: measured on the default model, from
-/// four vectors on it beats the row-by-row kernel on Q4_K matrices even with twelve
-/// of sixteen lanes empty (it decodes each weight row once per call instead of once
-/// per four vectors), while on Q6_K the row-by-row kernel stays ahead up to seven
-/// (the 152k-row output head: 10.7 ms against 15.8 at four vectors).
-pub(super) fn min_batch(q6: bool) -> usize {
-    if q6 {
-        8
-    } else {
-        4
-    }
-}
+/// The smallest batch this kernel takes. Below eight vectors the row-by-row kernels
+/// stay ahead in a real decode step, where the weights stream from memory: with
+/// four sequences on the default model, taking this kernel from four vectors made
+/// decoding 40 tok/s against 60, although on one matrix held in cache it looked
+/// faster (0.53 against 0.63 ms for `ffn_gate`).
+pub(super) const MIN_BATCH: usize = 8;
 
 /// One super-block (256 values) of sixteen Q8_K activation vectors.
 #[derive(Clone, Copy)]
