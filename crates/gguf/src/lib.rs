@@ -36,7 +36,9 @@
 //! - `quantize` — reference quantizers f32 → Q8_0/Q4_0/Q5_0/Q4_K/Q5_K/Q6_K/Q8_K.
 //! - `kernels` — [`QMatrix`]: matmul with the instruction set chosen at run time
 //!   ([`Isa`]); `kernels::act` quantizes activations the way llama.cpp does,
-//!   `kernels::scalar` and `kernels::avx2` hold the dot products.
+//!   `kernels::scalar` and `kernels::avx2` hold the row-by-row dot products,
+//!   `kernels::packed` (256-bit) and `kernels::packed512` (512-bit) the batch kernels
+//!   that take eight or sixteen vectors to a register.
 //!
 //! Every count, length and offset in a file is checked against the file size before
 //! anything is allocated or sliced, so a damaged or hostile file yields an error,

@@ -110,10 +110,13 @@ mod x86 {
 
     use super::{half, HeadSlice, MAX_HEADS};
 
+    /// AVX-512F is present and the kernels are not capped below it
+    /// (`VERIMATH_KERNELS`, see `gguf::Isa::detect`).
     pub fn available() -> bool {
         static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
         *OK.get_or_init(|| {
-            is_x86_feature_detected!("avx512f")
+            gguf::Isa::detect() == gguf::Isa::Avx512Vnni
+                && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx2")
                 && is_x86_feature_detected!("fma")
                 && is_x86_feature_detected!("f16c")

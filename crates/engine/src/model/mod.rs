@@ -5,7 +5,8 @@
 //! [`llama`], [`deepseek2`] (multi-head latent attention and mixture of experts).
 //! They share the building blocks in [`layers`] (linear maps over quantized weights,
 //! RMSNorm, RoPE, gated MLPs) and [`attention`] (grouped-query attention over the
-//! [`KvCache`], optionally windowed).
+//! [`KvCache`], optionally windowed), whose kernel is in `attend`; [`vexp`] is the
+//! vector `exp` of the SiLU activation.
 //!
 //! [`Model::forward`] runs one batch of [`BatchEntry`]s that may belong to different
 //! sequences (cache slots): a prompt prefill is one batch of all its tokens, a decode

@@ -75,14 +75,18 @@ pub fn exp_in_place(x: &mut [f32]) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! AVX2 + FMA; callers check [`available`].
+    //! AVX2 + FMA (unless `VERIMATH_KERNELS=scalar`); callers check [`available`].
     use std::arch::x86_64::*;
 
     use super::*;
 
     pub fn available() -> bool {
         static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *OK.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+        *OK.get_or_init(|| {
+            gguf::Isa::detect() != gguf::Isa::Scalar
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        })
     }
 
     #[inline(always)]
