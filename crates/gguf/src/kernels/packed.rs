@@ -33,32 +33,46 @@ pub(super) struct Pack8 {
 /// Vectors per packed group.
 pub(super) const GROUP: usize = 8;
 
-/// Repacks `batch` vectors of `nb` blocks each into groups of eight (group-major,
-/// then block); missing vectors of the last group are zero.
+/// Repacks `batch` vectors of `nb` blocks each into groups of `lanes` vectors
+/// (group-major, then block), starting from `zero` (so missing vectors of the last
+/// group are zero); `fill(p, c, a)` writes block `a` of a vector into lane `c` of `p`.
+pub(super) fn pack_groups<A, P: Copy>(
+    acts: &[A],
+    nb: usize,
+    batch: usize,
+    lanes: usize,
+    zero: P,
+    fill: impl Fn(&mut P, usize, &A),
+) -> Vec<P> {
+    let mut out = vec![zero; batch.div_ceil(lanes) * nb];
+    for (gi, g) in out.chunks_exact_mut(nb).enumerate() {
+        for c in 0..lanes {
+            let b = gi * lanes + c;
+            if b >= batch {
+                break;
+            }
+            for (p, a) in g.iter_mut().zip(&acts[b * nb..(b + 1) * nb]) {
+                fill(p, c, a);
+            }
+        }
+    }
+    out
+}
+
+/// Repacks `batch` vectors of `nb` blocks each into groups of eight.
 pub(super) fn pack(acts: &[ActQ8_0], nb: usize, batch: usize) -> Vec<Pack8> {
-    let groups = batch.div_ceil(GROUP);
     let zero = Pack8 {
         qs: [[0; 32]; 8],
         d: [0.0; 8],
         isum: [0; 8],
     };
-    let mut out = vec![zero; groups * nb];
-    for (gi, g) in out.chunks_exact_mut(nb).enumerate() {
-        for c in 0..GROUP {
-            let b = gi * GROUP + c;
-            if b >= batch {
-                break;
-            }
-            for (p, a) in g.iter_mut().zip(&acts[b * nb..(b + 1) * nb]) {
-                for k in 0..8 {
-                    p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
-                }
-                p.d[c] = a.d;
-                p.isum[c] = a.qs.iter().map(|&q| q as i32).sum();
-            }
+    pack_groups(acts, nb, batch, GROUP, zero, |p, c, a| {
+        for k in 0..8 {
+            p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
         }
-    }
-    out
+        p.d[c] = a.d;
+        p.isum[c] = a.qs.iter().map(|&q| q as i32).sum();
+    })
 }
 
 /// A weight row decoded to unsigned codes (value = scale * (code - offset)).
@@ -405,31 +419,20 @@ pub(super) struct Pack8K {
 
 /// Repacks `batch` Q8_K vectors of `nb` super-blocks each into groups of eight.
 pub(super) fn pack_k(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack8K> {
-    let groups = batch.div_ceil(GROUP);
     let zero = Pack8K {
         qs: [[0; 32]; 64],
         d: [0.0; 8],
         bsum: [[0; 8]; 16],
     };
-    let mut out = vec![zero; groups * nb];
-    for (gi, g) in out.chunks_exact_mut(nb).enumerate() {
-        for c in 0..GROUP {
-            let b = gi * GROUP + c;
-            if b >= batch {
-                break;
-            }
-            for (p, a) in g.iter_mut().zip(&acts[b * nb..(b + 1) * nb]) {
-                for k in 0..64 {
-                    p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
-                }
-                p.d[c] = a.d;
-                for j in 0..16 {
-                    p.bsum[j][c] = a.bsums[j] as i32;
-                }
-            }
+    pack_groups(acts, nb, batch, GROUP, zero, |p, c, a| {
+        for k in 0..64 {
+            p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
         }
-    }
-    out
+        p.d[c] = a.d;
+        for j in 0..16 {
+            p.bsum[j][c] = a.bsums[j] as i32;
+        }
+    })
 }
 
 /// A K-quant weight row decoded to unsigned codes, one [`SuperK`] per super-block.

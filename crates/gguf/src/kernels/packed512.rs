@@ -16,7 +16,7 @@
 use std::arch::x86_64::*;
 
 use super::act::ActQ8K;
-use super::packed::{put_tile, DecodedK, OutPtr, Tiler};
+use super::packed::{pack_groups, put_tile, DecodedK, OutPtr, Tiler};
 
 /// Vectors per packed group.
 pub(super) const GROUP: usize = 16;
@@ -40,35 +40,23 @@ pub(super) struct Pack16K {
     bsum: [[i16; 32]; 8],
 }
 
-/// Repacks `batch` Q8_K vectors of `nb` super-blocks each into groups of sixteen
-/// (group-major, then super-block); missing vectors of the last group are zero.
+/// Repacks `batch` Q8_K vectors of `nb` super-blocks each into groups of sixteen.
 pub(super) fn pack(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack16K> {
-    let groups = batch.div_ceil(GROUP);
     let zero = Pack16K {
         qs: [[0; 64]; 64],
         d: [0.0; 16],
         bsum: [[0; 32]; 8],
     };
-    let mut out = vec![zero; groups * nb];
-    for (gi, g) in out.chunks_exact_mut(nb).enumerate() {
-        for c in 0..GROUP {
-            let b = gi * GROUP + c;
-            if b >= batch {
-                break;
-            }
-            for (p, a) in g.iter_mut().zip(&acts[b * nb..(b + 1) * nb]) {
-                for k in 0..64 {
-                    p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
-                }
-                p.d[c] = a.d;
-                for j in 0..8 {
-                    p.bsum[j][2 * c] = a.bsums[2 * j];
-                    p.bsum[j][2 * c + 1] = a.bsums[2 * j + 1];
-                }
-            }
+    pack_groups(acts, nb, batch, GROUP, zero, |p, c, a| {
+        for k in 0..64 {
+            p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
         }
-    }
-    out
+        p.d[c] = a.d;
+        for j in 0..8 {
+            p.bsum[j][2 * c] = a.bsums[2 * j];
+            p.bsum[j][2 * c + 1] = a.bsums[2 * j + 1];
+        }
+    })
 }
 
 /// `R` decoded K-quant rows against `G` groups of sixteen vectors; `out[r][g][c]`
