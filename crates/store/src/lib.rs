@@ -72,6 +72,33 @@ impl Store {
         Self::init(conn)
     }
 
+    /// Open an existing run database for reading only: the file is not written (its
+    /// contents and modification time stay as they are), so recorded runs can be
+    /// replayed and shown where they are kept. A database from an older schema, which
+    /// would need columns added, is opened for writing instead and upgraded.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        for (table, column, _) in schema::ADDED_COLUMNS {
+            let has: bool = conn
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+                ))?
+                .exists([column])?;
+            if !has {
+                drop(conn);
+                return Store::open(path);
+            }
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// A database that lives in memory only (tests, benchmarks).
     pub fn open_in_memory() -> Result<Store> {
         Self::init(Connection::open_in_memory()?)

@@ -101,6 +101,35 @@ fn data_survives_reopening_and_config_is_kept() {
     assert_eq!(store.all_samples().unwrap()[0].parent_ids, vec!["a", "b"]);
 }
 
+#[test]
+fn a_read_only_store_reads_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.sqlite");
+    {
+        let store = Store::open(&path).unwrap();
+        store.add_problem(&problem("p", "Q")).unwrap();
+        store
+            .insert_samples("p", Kind::Proof, &[proof("p/r0/p0", 0)], tokens(1, 1))
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(store.samples("p").unwrap().len(), 1);
+    assert!(
+        store.add_problem(&problem("q", "Q2")).is_err(),
+        "a read-only store wrote"
+    );
+    drop(store);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    assert!(Store::open_read_only(&dir.path().join("missing.sqlite")).is_err());
+}
+
 fn tokens(prompt: u64, completion: u64) -> RequestTokens {
     RequestTokens {
         prompt,

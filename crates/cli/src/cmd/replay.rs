@@ -131,7 +131,8 @@ pub fn run(path: &Path, wave: u32, json_out: bool) -> anyhow::Result<i32> {
     if !path.is_file() {
         anyhow::bail!("no run database at {}", path.display());
     }
-    let store = Store::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let store =
+        Store::open_read_only(path).with_context(|| format!("opening {}", path.display()))?;
     let cfg: SearchConfig = match store.config("search")? {
         Some(json) => serde_json::from_str(&json).context("reading the stored settings")?,
         None => SearchConfig::default(),

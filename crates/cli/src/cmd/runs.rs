@@ -78,7 +78,8 @@ fn open(path: &Path) -> anyhow::Result<(Store, SearchConfig)> {
     if !path.is_file() {
         anyhow::bail!("no run database at {}", path.display());
     }
-    let store = Store::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let store =
+        Store::open_read_only(path).with_context(|| format!("opening {}", path.display()))?;
     // The search stores its settings; they decide what counts as a pass.
     let cfg = match store.config("search")? {
         Some(json) => serde_json::from_str(&json).context("reading the stored settings")?,
