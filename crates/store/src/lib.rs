@@ -53,6 +53,23 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The columns of [`schema::ADDED_COLUMNS`] a database does not have yet (it was
+/// written by an older version).
+fn missing_columns(conn: &Connection) -> Result<Vec<(&'static str, &'static str, &'static str)>> {
+    let mut missing = Vec::new();
+    for &(table, column, kind) in schema::ADDED_COLUMNS {
+        let has: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if !has {
+            missing.push((table, column, kind));
+        }
+    }
+    Ok(missing)
+}
+
 /// A run database. Cheap to share behind an `Arc`: the connection sits behind a mutex
 /// because SQLite connections are not `Sync`, and every statement here is short.
 pub struct Store {
@@ -83,16 +100,9 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        for (table, column, _) in schema::ADDED_COLUMNS {
-            let has: bool = conn
-                .prepare(&format!(
-                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
-                ))?
-                .exists([column])?;
-            if !has {
-                drop(conn);
-                return Store::open(path);
-            }
+        if !missing_columns(&conn)?.is_empty() {
+            drop(conn);
+            return Store::open(path);
         }
         Ok(Store {
             conn: Mutex::new(conn),
@@ -111,15 +121,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(schema::SCHEMA)?;
-        for (table, column, kind) in schema::ADDED_COLUMNS {
-            let has: bool = conn
-                .prepare(&format!(
-                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
-                ))?
-                .exists([column])?;
-            if !has {
-                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
-            }
+        for (table, column, kind) in missing_columns(&conn)? {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
         Ok(Store {
             conn: Mutex::new(conn),

@@ -59,6 +59,19 @@ pub(super) fn pack_groups<A, P: Copy>(
     out
 }
 
+/// Writes the byte quads of one vector's block `src` into lane `c` of a packed block:
+/// quad `k` (bytes `4k..4k+4`) goes to `dst[k][4c..4c+4]`.
+#[inline(always)]
+pub(super) fn interleave_quads<const W: usize, const K: usize>(
+    dst: &mut [[i8; W]; K],
+    c: usize,
+    src: &[i8],
+) {
+    for (k, row) in dst.iter_mut().enumerate() {
+        row[4 * c..4 * c + 4].copy_from_slice(&src[4 * k..4 * k + 4]);
+    }
+}
+
 /// Repacks `batch` vectors of `nb` blocks each into groups of eight.
 pub(super) fn pack(acts: &[ActQ8_0], nb: usize, batch: usize) -> Vec<Pack8> {
     let zero = Pack8 {
@@ -67,9 +80,7 @@ pub(super) fn pack(acts: &[ActQ8_0], nb: usize, batch: usize) -> Vec<Pack8> {
         isum: [0; 8],
     };
     pack_groups(acts, nb, batch, GROUP, zero, |p, c, a| {
-        for k in 0..8 {
-            p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
-        }
+        interleave_quads(&mut p.qs, c, &a.qs);
         p.d[c] = a.d;
         p.isum[c] = a.qs.iter().map(|&q| q as i32).sum();
     })
@@ -425,9 +436,7 @@ pub(super) fn pack_k(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack8K> {
         bsum: [[0; 8]; 16],
     };
     pack_groups(acts, nb, batch, GROUP, zero, |p, c, a| {
-        for k in 0..64 {
-            p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
-        }
+        interleave_quads(&mut p.qs, c, &a.qs);
         p.d[c] = a.d;
         for j in 0..16 {
             p.bsum[j][c] = a.bsums[j] as i32;

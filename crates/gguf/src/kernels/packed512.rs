@@ -16,7 +16,7 @@
 use std::arch::x86_64::*;
 
 use super::act::ActQ8K;
-use super::packed::{pack_groups, put_tile, DecodedK, OutPtr, Tiler};
+use super::packed::{interleave_quads, pack_groups, put_tile, DecodedK, OutPtr, Tiler};
 
 /// Vectors per packed group.
 pub(super) const GROUP: usize = 16;
@@ -48,9 +48,7 @@ pub(super) fn pack(acts: &[ActQ8K], nb: usize, batch: usize) -> Vec<Pack16K> {
         bsum: [[0; 32]; 8],
     };
     pack_groups(acts, nb, batch, GROUP, zero, |p, c, a| {
-        for k in 0..64 {
-            p.qs[k][4 * c..4 * c + 4].copy_from_slice(&a.qs[4 * k..4 * k + 4]);
-        }
+        interleave_quads(&mut p.qs, c, &a.qs);
         p.d[c] = a.d;
         for j in 0..8 {
             p.bsum[j][2 * c] = a.bsums[2 * j];
