@@ -1,4 +1,4 @@
-//! A vectorised `exp`, for the SiLU activation and the attention softmax.
+//! A vectorised `exp`, for the SiLU activation.
 //!
 //! `exp(x) = 2^n * e^r` with `n = round(x / ln 2)` and `r = x - n ln 2` (ln 2 split in
 //! two parts, so `r` is exact to f32), `|r| <= ln 2 / 2`, and `e^r` from its Taylor
@@ -8,7 +8,8 @@
 //! normal (~1.2e-38) instead of 0, which no caller can tell apart.
 //!
 //! The AVX2 path and the portable one compute the same steps with fused multiply-adds,
-//! so they give the same bits; `exp(0)` is exactly 1, which the softmax relies on.
+//! so they give the same bits. (Attention keeps the C library's `exp`, as ggml does;
+//! see `attend`.)
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_145_75;
@@ -57,19 +58,6 @@ pub fn silu_mul(g: &mut [f32], u: &[f32]) {
     }
     for (g, u) in g[..n].iter_mut().zip(&u[..n]) {
         *g = silu(*g) * u;
-    }
-}
-
-/// `x[i] = exp(x[i])`.
-pub fn exp_in_place(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if x86::available() {
-        // SAFETY: AVX2 and FMA were detected at run time.
-        unsafe { x86::exp_in_place(x) };
-        return;
-    }
-    for v in x {
-        *v = exp(*v);
     }
 }
 
@@ -127,20 +115,6 @@ mod x86 {
             g[j] = silu(g[j]) * u[j];
         }
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn exp_in_place(x: &mut [f32]) {
-        let n = x.len();
-        let mut i = 0;
-        while i + 8 <= n {
-            let p = x.as_mut_ptr().add(i);
-            _mm256_storeu_ps(p, exp8(_mm256_loadu_ps(p)));
-            i += 8;
-        }
-        for v in &mut x[i..] {
-            *v = exp(*v);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -169,11 +143,6 @@ mod tests {
     #[test]
     fn vector_paths_give_the_scalar_bits() {
         let xs: Vec<f32> = (0..203).map(|i| (i as f32 - 101.0) * 0.731).collect();
-        let mut v = xs.clone();
-        exp_in_place(&mut v);
-        for (x, e) in xs.iter().zip(&v) {
-            assert_eq!(e.to_bits(), exp(*x).to_bits(), "exp({x})");
-        }
         let u: Vec<f32> = (0..203).map(|i| 1.0 + i as f32 * 0.01).collect();
         let mut g = xs.clone();
         silu_mul(&mut g, &u);
