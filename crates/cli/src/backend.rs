@@ -51,6 +51,20 @@ pub struct BackendArgs {
     /// Requests in flight per server at most (the search's --concurrency also applies).
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub endpoint_concurrency: usize,
+    /// With the local engine: sequences decoded in one batch (every sample of every
+    /// request in flight). More slots keep a search's many verifications in one batch;
+    /// the KV cache grows only with the tokens in use.
+    #[arg(long, value_name = "N", default_value_t = engine::generate::LoadOptions::default().slots,
+          value_parser = parse_slots)]
+    pub slots: usize,
+}
+
+/// `--slots`: from 1 to 1024.
+fn parse_slots(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a number of slots from 1 to 1024")),
+    }
 }
 
 /// The key a command sends to its servers; flattened beside [`BackendArgs`] by every
@@ -96,6 +110,7 @@ impl Default for BackendArgs {
             stream: false,
             retries: 4,
             endpoint_concurrency: 256,
+            slots: engine::generate::LoadOptions::default().slots,
         }
     }
 }
@@ -161,11 +176,11 @@ fn build_local(args: &BackendArgs) -> anyhow::Result<Backends> {
         .as_ref()
         .map(PathBuf::from)
         .unwrap_or_else(engine::backend::default_model_path);
-    let generator = load_local(&gen_path)?;
+    let generator = load_local(&gen_path, args.slots)?;
     // A different verifier file gets its own engine; the same file shares one, so
     // generation and verification batch together on the one engine thread.
     let verifier = match args.verifier_model.as_ref().map(PathBuf::from) {
-        Some(p) if p != gen_path => load_local(&p)?,
+        Some(p) if p != gen_path => load_local(&p, args.slots)?,
         _ => generator.clone(),
     };
     Ok(Backends {
@@ -183,15 +198,15 @@ pub fn load_local_engine(args: &BackendArgs) -> anyhow::Result<Arc<engine::Local
         .as_ref()
         .map(PathBuf::from)
         .unwrap_or_else(engine::backend::default_model_path);
-    load_local_llm(&path)
+    load_local_llm(&path, args.slots)
 }
 
-fn load_local(path: &Path) -> anyhow::Result<Arc<dyn Llm>> {
-    let llm: Arc<dyn Llm> = load_local_llm(path)?;
+fn load_local(path: &Path, slots: usize) -> anyhow::Result<Arc<dyn Llm>> {
+    let llm: Arc<dyn Llm> = load_local_llm(path, slots)?;
     Ok(llm)
 }
 
-fn load_local_llm(path: &Path) -> anyhow::Result<Arc<engine::LocalLlm>> {
+fn load_local_llm(path: &Path, slots: usize) -> anyhow::Result<Arc<engine::LocalLlm>> {
     if !path.is_file() {
         anyhow::bail!(
             "no local model at {}: run scripts/setup.sh to install the default model, \
@@ -199,7 +214,9 @@ fn load_local_llm(path: &Path) -> anyhow::Result<Arc<engine::LocalLlm>> {
             path.display()
         );
     }
-    let llm = engine::backend::LocalLlm::load(path, engine::backend::LocalOptions::default())
+    let mut options = engine::backend::LocalOptions::default();
+    options.load.slots = slots;
+    let llm = engine::backend::LocalLlm::load(path, options)
         .with_context(|| format!("loading {}", path.display()))?;
     Ok(Arc::new(llm))
 }

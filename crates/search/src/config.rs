@@ -35,8 +35,15 @@ pub struct SearchConfig {
     /// in and their mean exceeds this; `None`: only "every verification passed".
     #[serde(default = "default_pass_mean")]
     pub pass_mean: Option<f64>,
+    /// End a problem's search as soon as a proof passes, abandoning the requests in
+    /// flight. `false` lets the round finish (every planned verification stored),
+    /// which records a complete run for `bench search --replay`; the search still
+    /// stops after that round.
+    #[serde(default = "yes")]
+    pub stop_on_pass: bool,
     /// Verify in waves of `wave` and stop verifying a proof at the end of a wave once
-    /// it can no longer pass (a counted verification scored below 1), so verifier
+    /// it can no longer pass (a counted verification scored below 1) nor reach the
+    /// ranks that decide the result ([`crate::pool::verification_plan`]), so verifier
     /// calls go to the proofs still in contention.
     #[serde(default)]
     pub adaptive: bool,
@@ -44,6 +51,12 @@ pub struct SearchConfig {
     /// proof stopped after one wave still has a full set of critiques to refine with.
     #[serde(default = "default_wave")]
     pub wave: u32,
+    /// With `adaptive`: how wide, in standard errors, the range is within which a
+    /// stopped proof's mean could still end up; a proof whose range overlaps one on
+    /// the other side of a cut that matters (the best proof, the best `refine`) gets
+    /// another wave. 0 trusts every mean so far.
+    #[serde(default = "default_adaptive_z")]
+    pub adaptive_z: f64,
     /// Token limit per sample.
     pub max_tokens: Option<u32>,
     /// Token budget of the whole run (prompt + completion, stored usage included).
@@ -78,8 +91,10 @@ impl Default for SearchConfig {
             meta: false,
             meta_max_score: default_meta_max_score(),
             pass_mean: default_pass_mean(),
+            stop_on_pass: true,
             adaptive: false,
             wave: default_wave(),
+            adaptive_z: default_adaptive_z(),
             max_tokens: None,
             max_total_tokens: None,
             time_limit: None,
@@ -107,6 +122,9 @@ fn default_pass_mean() -> Option<f64> {
 }
 fn default_wave() -> u32 {
     8
+}
+fn default_adaptive_z() -> f64 {
+    1.0
 }
 
 /// Named settings.

@@ -44,12 +44,23 @@ pub struct SearchFlags {
     /// this; `off` keeps only "every verification passed" [default: 0.99999].
     #[cfg_attr(feature = "clap", arg(long, value_name = "MEAN|off", value_parser = parse_pass_mean))]
     pub pass_mean: Option<PassMean>,
-    /// Verify in waves and stop verifying a proof once it can no longer pass.
+    /// Stop a problem as soon as a proof passes; `false` finishes the round first, so
+    /// the run records every planned verification (for `bench search --replay`)
+    /// [default: true].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "BOOL"))]
+    pub stop_on_pass: Option<bool>,
+    /// Verify in waves and stop verifying a proof once it can no longer pass nor
+    /// reach the best ranks.
     #[cfg_attr(feature = "clap", arg(long))]
     pub adaptive: bool,
     /// Verifications per wave with --adaptive [default: 8].
     #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub wave: Option<u32>,
+    /// With --adaptive, a stopped proof whose mean could still cross the best proof's
+    /// (or the refinement cut's) within this many standard errors gets another wave
+    /// [default: 1].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "Z", value_parser = parse_z))]
+    pub adaptive_z: Option<f64>,
     /// Token limit per sample.
     #[cfg_attr(feature = "clap", arg(long, value_name = "T"))]
     pub max_tokens: Option<u32>,
@@ -125,8 +136,10 @@ impl SearchFlags {
         if let Some(PassMean(bar)) = self.pass_mean {
             c.pass_mean = bar;
         }
+        set(&mut c.stop_on_pass, self.stop_on_pass);
         c.adaptive |= self.adaptive;
         set(&mut c.wave, self.wave);
+        set(&mut c.adaptive_z, self.adaptive_z);
         c.max_tokens = self.max_tokens.or(c.max_tokens);
         c.max_total_tokens = self.max_total_tokens.or(c.max_total_tokens);
         c.time_limit = self.time_limit.or(c.time_limit);
@@ -146,6 +159,16 @@ pub fn parse_pass_mean(s: &str) -> Result<PassMean, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(PassMean(Some(v))),
         _ => Err(format!("`{s}` is not a mean score between 0 and 1, or off")),
+    }
+}
+
+/// `--adaptive-z`: a number of standard errors, 0 or more.
+pub fn parse_z(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(z) if z.is_finite() && z >= 0.0 => Ok(z),
+        _ => Err(format!(
+            "`{s}` is not a number of standard errors (0 or more)"
+        )),
     }
 }
 
@@ -207,6 +230,8 @@ mod tests {
         assert_eq!(parse_pass_mean("off").unwrap(), PassMean(None));
         assert_eq!(parse_pass_mean("0.9").unwrap(), PassMean(Some(0.9)));
         assert!(parse_pass_mean("1.5").is_err());
+        assert_eq!(parse_z("1.5").unwrap(), 1.5);
+        assert!(parse_z("-1").is_err() && parse_z("inf").is_err() && parse_z("x").is_err());
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub struct ProofStats<'a> {
     pub mean: Option<f64>,
     /// Whether the proof passed every verification.
     pub passed: bool,
-    /// Verifications that found issues and still wait for their meta-verification
-    /// (with `meta`): until it comes, nobody knows whether they count.
-    pub awaiting_meta: usize,
+    /// Indices of the verifications that found issues and still wait for their
+    /// meta-verification (with `meta`): until it comes, nobody knows whether they count.
+    pub awaiting_meta: Vec<u32>,
 }
 
 /// The stored samples of one problem, indexed for ranking.
@@ -87,7 +87,8 @@ impl<'a> Pool<'a> {
                             && v.score.is_some_and(|s| s <= cfg.meta_max_score)
                             && !judged(v)
                     })
-                    .count();
+                    .map(|v| v.idx)
+                    .collect();
                 ProofStats {
                     proof,
                     counted,
@@ -149,47 +150,222 @@ impl<'a> Pool<'a> {
     }
 }
 
-/// How many verifications proof `stats` should have: all `verifications`, or with
-/// `adaptive` the waves so far. Only the stored samples decide (so a resumed run asks
-/// for the same ones): the verifications `0..k` stored in a row count; a wave that is
-/// not complete is completed; at a wave's end the proof gets the next wave unless it
-/// can no longer pass (a counted verification below 1 or unparsable), and waits while
-/// a meta-verification that could set a doubted one aside is still out.
-pub fn verifications_wanted(stats: &ProofStats, cfg: &SearchConfig) -> u32 {
+/// How many verifications each proof of `round` should have, by proof id: all
+/// `verifications`, or with `adaptive` what the wave rule asks for so far. Proofs of
+/// other rounds, and those that are not verified (unparsable without
+/// `verify_unparsable`), are absent.
+///
+/// The adaptive rule, a function of the stored samples only (so a resumed run asks for
+/// the same verifications, and `bench search --replay` runs it on a recorded run):
+///
+/// 1. Each proof gets waves of `wave` verifications until it can no longer pass (a
+///    counted verification in the waves so far scored below 1 or did not parse), or
+///    until it has them all. A wave's end waits for the meta-verifications that could
+///    set a doubted verification aside. The waves of one proof go on whatever the
+///    others do.
+/// 2. Once every proof of the round is stored (`round_stored`) and has the waves step 1
+///    gives it, the proofs are ranked by their mean so far, and each mean gets a range
+///    of where it could end up with the verifications it has not had: `adaptive_z`
+///    standard errors either side (the deviation no smaller than 0.25), within what
+///    the missing verifications can reach at all. Where the ranking matters — the best
+///    proof, and with a refinement round to come the cut after the best `refine` — a
+///    stopped proof whose range overlaps a range on the other side of the cut is still
+///    in contention and gets another wave; then step 1 and 2 again. Proofs of earlier
+///    rounds compete with what they have.
+///
+/// Only the verifications `0..k` stored in a row count, so a record with more (a run
+/// without waves) is read as if the rule had asked for them.
+pub fn verification_plan<'a>(
+    pool: &Pool<'a>,
+    cfg: &SearchConfig,
+    round: u32,
+    round_stored: bool,
+) -> HashMap<&'a str, u32> {
     let all = cfg.verifications;
+    let verified = |s: &ProofStats| {
+        s.proof.round == round
+            && s.proof.body.is_some()
+            && (s.proof.status == ParseStatus::Ok || cfg.verify_unparsable)
+    };
+    let active: Vec<usize> = (0..pool.stats.len())
+        .filter(|&i| verified(&pool.stats[i]))
+        .collect();
+    let mut wanted: HashMap<&'a str, u32> = active
+        .iter()
+        .map(|&i| (pool.stats[i].proof.id.as_str(), 0))
+        .collect();
     if !cfg.adaptive {
-        return all;
+        wanted.values_mut().for_each(|w| *w = all);
+        return wanted;
     }
     let wave = cfg.wave.max(1);
-    let mut have: Vec<u32> = stats.verifications.iter().map(|v| v.idx).collect();
-    have.sort_unstable();
-    let done = have
-        .iter()
-        .enumerate()
-        .take_while(|&(i, &idx)| idx == i as u32)
-        .count() as u32;
-    if done >= all {
-        return all;
-    }
-    if !done.is_multiple_of(wave) {
-        return (done.div_ceil(wave) * wave).min(all);
-    }
-    if done > 0 {
-        if stats.awaiting_meta > 0 {
-            return done;
+    loop {
+        // Step 1: each proof's own waves, as far as the stored samples go.
+        let mut settled = true;
+        for &i in &active {
+            let stats = &pool.stats[i];
+            let w = wanted.get_mut(stats.proof.id.as_str()).expect("active");
+            loop {
+                let prefix = Prefix::of(stats, *w);
+                if prefix.stored < *w || prefix.awaiting_meta {
+                    settled = false;
+                    break;
+                }
+                let next = if *w >= all || (*w > 0 && prefix.failed) {
+                    *w
+                } else {
+                    (*w + wave).min(all)
+                };
+                if next == *w {
+                    break;
+                }
+                *w = next;
+            }
         }
-        let counted: std::collections::HashSet<&str> =
-            stats.counted.iter().map(|v| v.id.as_str()).collect();
-        let failed = stats
+        if !settled || !round_stored {
+            return wanted;
+        }
+        // Step 2: another wave for the stopped proofs still in contention.
+        let contenders = in_contention(pool, cfg, round, &wanted);
+        let mut extended = false;
+        for id in contenders {
+            if let Some(w) = wanted.get_mut(id) {
+                if *w < all {
+                    *w = (*w + wave).min(all);
+                    extended = true;
+                }
+            }
+        }
+        if !extended {
+            return wanted;
+        }
+    }
+}
+
+/// What the first `k` verifications of a proof say.
+struct Prefix {
+    /// Of `0..k`, how many are stored in a row from 0.
+    stored: u32,
+    /// Effective scores of the counted ones.
+    scores: Vec<f64>,
+    /// A counted one scored below 1 or did not parse.
+    failed: bool,
+    /// A doubted one still waits for its meta-verification.
+    awaiting_meta: bool,
+}
+
+impl Prefix {
+    fn of(stats: &ProofStats, k: u32) -> Prefix {
+        let stored = stats
             .verifications
             .iter()
-            .filter(|v| v.idx < done && counted.contains(v.id.as_str()))
-            .any(|v| effective_score(v) < 1.0);
-        if failed {
-            return done;
+            .enumerate()
+            .take_while(|&(i, v)| v.idx == i as u32 && v.idx < k)
+            .count() as u32;
+        let scores: Vec<f64> = stats
+            .counted
+            .iter()
+            .filter(|v| v.idx < k)
+            .map(|v| effective_score(v))
+            .collect();
+        Prefix {
+            stored,
+            failed: scores.iter().any(|&s| s < 1.0),
+            scores,
+            awaiting_meta: stats.awaiting_meta.iter().any(|&i| i < k),
         }
     }
-    (done + wave).min(all)
+}
+
+/// Where a proof's mean could end up: `(mean so far, low, high)`.
+fn mean_range(scores: &[f64], missing: u32, z: f64) -> (f64, f64, f64) {
+    let n = scores.len() as f64;
+    let sum: f64 = scores.iter().sum();
+    let mean = sum / n;
+    if missing == 0 {
+        return (mean, mean, mean);
+    }
+    let var = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let half = z * var.sqrt().max(0.25) / n.sqrt();
+    let (m, total) = (f64::from(missing), n + f64::from(missing));
+    let (floor, ceiling) = (sum / total, (sum + m) / total);
+    (mean, (mean - half).max(floor), (mean + half).min(ceiling))
+}
+
+/// The proofs whose place on either side of a cut that matters — the best proof, and
+/// the best `refine` when a refinement round follows — could still change, by the
+/// ranges of [`mean_range`] over the verifications in `wanted` (proofs of `round`) or
+/// stored (earlier rounds).
+fn in_contention<'a>(
+    pool: &Pool<'a>,
+    cfg: &SearchConfig,
+    round: u32,
+    wanted: &HashMap<&'a str, u32>,
+) -> Vec<&'a str> {
+    struct Entry<'a> {
+        id: &'a str,
+        key: (f64, bool, f64),
+        low: f64,
+        high: f64,
+    }
+    let mut entries: Vec<Entry> = pool
+        .stats
+        .iter()
+        .filter(|s| s.proof.round <= round)
+        .filter_map(|s| {
+            let id = s.proof.id.as_str();
+            let k = wanted
+                .get(id)
+                .copied()
+                .unwrap_or(s.verifications.len() as u32);
+            let prefix = Prefix::of(s, k);
+            if prefix.scores.is_empty() {
+                return None;
+            }
+            let missing = if wanted.contains_key(id) {
+                cfg.verifications.saturating_sub(k)
+            } else {
+                0
+            };
+            let (mean, low, high) = mean_range(&prefix.scores, missing, cfg.adaptive_z);
+            let key = (
+                mean,
+                s.proof.status == ParseStatus::Ok,
+                s.proof.score.unwrap_or(-1.0),
+            );
+            Some(Entry { id, key, low, high })
+        })
+        .collect();
+    // The ranking of `Pool::ranked`.
+    entries.sort_by(|a, b| {
+        b.key
+            .0
+            .total_cmp(&a.key.0)
+            .then(b.key.1.cmp(&a.key.1))
+            .then(b.key.2.total_cmp(&a.key.2))
+            .then_with(|| a.id.cmp(b.id))
+    });
+    let mut cuts = vec![1];
+    if round < cfg.rounds && cfg.refine > 1 {
+        cuts.push(cfg.refine as usize);
+    }
+    let mut out = Vec::new();
+    for cut in cuts {
+        if cut >= entries.len() {
+            continue;
+        }
+        let (top, rest) = entries.split_at(cut);
+        let top_low = top.iter().map(|e| e.low).fold(f64::INFINITY, f64::min);
+        let rest_high = rest
+            .iter()
+            .map(|e| e.high)
+            .fold(f64::NEG_INFINITY, f64::max);
+        out.extend(top.iter().filter(|e| e.low < rest_high).map(|e| e.id));
+        out.extend(rest.iter().filter(|e| e.high > top_low).map(|e| e.id));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The score a verification contributes to a mean: its score if it parsed, else 0.

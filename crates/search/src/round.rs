@@ -4,7 +4,7 @@
 
 use crate::events::{emit, SearchEvent};
 use crate::ids::{chunks, meta_id, proof_id, verification_id};
-use crate::pool::{choose_critiques, verifications_wanted, Pool};
+use crate::pool::{choose_critiques, verification_plan, Pool};
 use crate::request::{run_job, Job, JobResult};
 use crate::run::Inner;
 use std::collections::{HashMap, HashSet};
@@ -94,6 +94,8 @@ pub(crate) struct RoundRunner {
     by_proof: HashMap<String, Vec<usize>>,
     /// Ids requested in this round, so nothing is asked twice.
     requested: HashSet<String>,
+    /// Ids of the proofs this round makes.
+    planned: Vec<String>,
     tasks: JoinSet<JobResult>,
     failed: usize,
     last_error: String,
@@ -116,6 +118,7 @@ impl RoundRunner {
             by_id: HashMap::new(),
             by_proof: HashMap::new(),
             requested: HashSet::new(),
+            planned: Vec::new(),
             tasks: JoinSet::new(),
             failed: 0,
             last_error: String::new(),
@@ -143,6 +146,7 @@ impl RoundRunner {
 
     /// Request the missing proofs of `plan`, verify what is stored, and wait for all.
     pub async fn run(mut self, plan: Vec<PlannedProof>) -> RoundEnd {
+        self.planned = plan.iter().map(|p| p.id.clone()).collect();
         let (stored, missing): (Vec<_>, Vec<_>) = plan.iter().partition(|p| self.is_stored(&p.id));
         if !stored.is_empty() {
             emit(
@@ -171,6 +175,7 @@ impl RoundRunner {
             let pos = self.by_id[&p.id];
             self.after_proof(pos);
         }
+        self.request_verifications();
         self.collect().await
     }
 
@@ -184,7 +189,7 @@ impl RoundRunner {
                             "the server returned {short} sample(s) fewer than asked"
                         ));
                     }
-                    if self.absorb(samples) {
+                    if self.absorb(samples) && self.inner.cfg.stop_on_pass {
                         self.tasks.abort_all();
                         return RoundEnd::Solved;
                     }
@@ -240,10 +245,11 @@ impl RoundRunner {
         let mut solved = false;
         for p in touched {
             solved |= self.check_proof(&p);
-            // With adaptive verification, a finished wave may call for the next.
-            if let Some(&pos) = self.by_id.get(&p) {
-                self.request_verifications(pos);
-            }
+        }
+        // With adaptive verification, a finished wave may call for the next one, of
+        // this proof or (once the round is in) of another still in contention.
+        if !solved || !self.inner.cfg.stop_on_pass {
+            self.request_verifications();
         }
         solved
     }
@@ -273,47 +279,53 @@ impl RoundRunner {
         stats.passed
     }
 
-    /// Queue the missing verifications of the proof at `pos` (if it is parsable), and
-    /// the metas of its stored verifications.
+    /// Queue the metas of the stored verifications of the proof at `pos`.
     fn after_proof(&mut self, pos: usize) {
-        let stored = self.request_verifications(pos);
+        let proof_id = self.samples[pos].id.clone();
+        let stored: Vec<usize> = (0..self.inner.cfg.verifications)
+            .filter_map(|idx| self.by_id.get(&verification_id(&proof_id, idx)).copied())
+            .collect();
         for p in stored {
             self.after_verification(p);
         }
     }
 
-    /// Queue the verifications the proof at `pos` should have and does not (all, or
-    /// with adaptive verification the current wave); returns the positions of those
-    /// stored. Requests already made in this round are not repeated.
-    fn request_verifications(&mut self, pos: usize) -> Vec<usize> {
-        let proof = &self.samples[pos];
-        let verifiable = proof.status == ParseStatus::Ok || self.inner.cfg.verify_unparsable;
-        if proof.kind != Kind::Proof || !verifiable || proof.body.is_none() {
-            return Vec::new();
-        }
-        let proof_id = proof.id.clone();
-        let wanted = {
-            let positions = self.by_proof.get(&proof_id).cloned().unwrap_or_default();
-            let pool = Pool::new(positions.iter().map(|&i| &self.samples[i]), &self.inner.cfg);
-            pool.stats
-                .first()
-                .map_or(self.inner.cfg.verifications, |s| {
-                    verifications_wanted(s, &self.inner.cfg)
-                })
+    /// Queue the verifications the proofs of this round should have and do not (all,
+    /// or with adaptive verification what [`verification_plan`] asks for now).
+    /// Requests already made in this round are not repeated.
+    fn request_verifications(&mut self) {
+        let cfg = &self.inner.cfg;
+        let round_stored = self.planned.iter().all(|id| self.is_stored(id));
+        let plan: Vec<(String, u32)> = {
+            let pool = Pool::new(&self.samples, cfg);
+            // Only the proofs this round plans (a resumed run with fewer proofs may
+            // find more stored).
+            let mut plan: Vec<(String, u32)> =
+                verification_plan(&pool, cfg, self.round, round_stored)
+                    .into_iter()
+                    .filter(|(id, _)| self.planned.iter().any(|p| p == id))
+                    .map(|(id, w)| (id.to_string(), w))
+                    .collect();
+            plan.sort();
+            plan
         };
-        let mut missing = Vec::new();
-        let mut stored = Vec::new();
-        for idx in 0..self.inner.cfg.verifications {
-            let id = verification_id(&proof_id, idx);
-            match self.by_id.get(&id) {
-                Some(&p) => stored.push(p),
-                None if idx < wanted && !self.requested.contains(&id) => missing.push(idx),
-                None => {}
-            }
+        for (proof_id, wanted) in plan {
+            self.request_missing(&proof_id, wanted);
         }
+    }
+
+    /// Queue the verifications `0..wanted` of `proof_id` not stored or requested.
+    fn request_missing(&mut self, proof_id: &str, wanted: u32) {
+        let missing: Vec<u32> = (0..wanted)
+            .filter(|&idx| {
+                let id = verification_id(proof_id, idx);
+                !self.by_id.contains_key(&id) && !self.requested.contains(&id)
+            })
+            .collect();
         if missing.is_empty() {
-            return stored;
+            return;
         }
+        let pos = self.by_id[proof_id];
         let proof = &self.samples[pos];
         let prompt: Arc<str> = self
             .inner
@@ -322,7 +334,7 @@ impl RoundRunner {
             .into();
         for (first, count) in chunks(&missing, self.inner.cfg.batch) {
             let ids = (first..first + count)
-                .map(|i| verification_id(&proof_id, i))
+                .map(|i| verification_id(proof_id, i))
                 .collect();
             self.spawn(Job {
                 kind: Kind::Verification,
@@ -331,13 +343,12 @@ impl RoundRunner {
                 first,
                 count,
                 ids,
-                target_id: Some(proof_id.clone()),
-                proof_id: Some(proof_id.clone()),
+                target_id: Some(proof_id.to_string()),
+                proof_id: Some(proof_id.to_string()),
                 parent_ids: Vec::new(),
                 prompt: prompt.clone(),
             });
         }
-        stored
     }
 
     /// Queue the meta-verification of the verification at `pos` when it is needed:

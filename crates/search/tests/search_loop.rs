@@ -386,6 +386,73 @@ async fn adaptive_verification_stops_proofs_that_can_no_longer_pass() {
 }
 
 #[tokio::test]
+async fn adaptive_verification_keeps_verifying_proofs_in_contention_for_the_best() {
+    // 16 verifications in waves of 4, nothing passes. P0 fails its 8th check and is
+    // then always doubted (11/16 in all); P1 is doubted once, early, and then always
+    // passes (15.5/16, the best); P2 always fails. Stopped at their first doubt, P0
+    // and P1 both stand at 0.875 and the tie goes to P0.
+    let script = |z: f64| {
+        let seen = Arc::new(Mutex::new(std::collections::HashMap::<String, u32>::new()));
+        let model = Mock::new(move |p, i| {
+            if !is_verification(p) {
+                return proof_answer(&format!("proof P{i}"));
+            }
+            let mut seen = seen.lock().unwrap();
+            let k = seen.entry(p.to_string()).or_default();
+            let idx = *k;
+            *k += 1;
+            let score = if p.contains("proof P0") {
+                match idx {
+                    0..=6 => "1",
+                    7 => "0",
+                    _ => "0.5",
+                }
+            } else if p.contains("proof P1") {
+                if idx == 3 {
+                    "0.5"
+                } else {
+                    "1"
+                }
+            } else {
+                "0"
+            };
+            review("Checked.", score)
+        });
+        let mut cfg = small(3, 16, 0, 0);
+        cfg.batch = 4;
+        cfg.adaptive = true;
+        cfg.wave = 4;
+        cfg.adaptive_z = z;
+        (model, cfg)
+    };
+    // Ranges of one standard error: P0 and P1 get waves until P1 is clear of P0.
+    let (model, cfg) = script(1.0);
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let out = search(model.clone(), store.clone(), cfg.clone())
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(store.counts().unwrap(), (3, 12 + 8 + 4, 0));
+    assert!(out.best.unwrap().proof.contains("proof P1"));
+    // Resumed: the same plan, nothing more asked.
+    let before = model.samples.load(Ordering::SeqCst);
+    search(model.clone(), store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(model.samples.load(Ordering::SeqCst), before);
+    // Trusting the means so far: fewer calls, and the wrong proof.
+    let (model, cfg) = script(0.0);
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let out = search(model, store.clone(), cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(store.counts().unwrap(), (3, 8 + 4 + 4, 0));
+    assert!(out.best.unwrap().proof.contains("proof P0"));
+}
+
+#[tokio::test]
 async fn unparsable_proofs_are_kept_but_never_verified() {
     let store = Arc::new(Store::open_in_memory().unwrap());
     let model = Mock::new(|p, _| {

@@ -390,6 +390,12 @@ async fn submit_prove(
             ));
         }
     }
+    if !(cfg.adaptive_z.is_finite() && cfg.adaptive_z >= 0.0) {
+        return Err(ApiError::invalid(
+            "adaptive_z",
+            "`adaptive_z` must be a number of standard errors, 0 or more",
+        ));
+    }
     if cfg.proofs == 0 || cfg.verifications == 0 {
         return Err(ApiError::bad_request(
             "`proofs` and `verifications` must be at least 1",

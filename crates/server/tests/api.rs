@@ -128,6 +128,11 @@ async fn bad_requests_get_4xx_with_openai_error_bodies_and_the_server_keeps_serv
             br#"{"problem": "x", "proofs": -1}"#.to_vec(),
             400,
         ),
+        (
+            "/api/prove",
+            br#"{"problem": "x", "adaptive_z": -0.5}"#.to_vec(),
+            400,
+        ),
         // A misspelt setting is refused rather than silently ignored.
         (
             "/api/prove",

@@ -37,6 +37,10 @@ pub struct Args {
     /// Verifications per wave in the replay.
     #[arg(long, default_value_t = 8, requires = "replay")]
     pub wave: u32,
+    /// Standard errors of the range within which a stopped proof's mean could still
+    /// cross the best proof's, in the replay (see `prove --adaptive-z`).
+    #[arg(long, value_name = "Z", default_value_t = 1.0, requires = "replay")]
+    pub adaptive_z: f64,
     /// Print the replay as one JSON object.
     #[arg(long, requires = "replay")]
     pub json: bool,
@@ -47,7 +51,7 @@ const PER_PROOF: u32 = 100;
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(path) = &args.replay {
-        return super::replay::run(path, args.wave, args.json);
+        return super::replay::run(path, args.wave, args.adaptive_z, args.json);
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(bench(args))

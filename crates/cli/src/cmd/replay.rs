@@ -1,28 +1,32 @@
 //! `verimath bench search --replay RUN`: what adaptive verification would have saved
 //! on a recorded run, and whether it would have chosen the same proofs.
 //!
-//! For every proof of the run its recorded verifications are replayed in index order,
-//! wave by wave, through the same rule the search uses
-//! ([`search::pool::verifications_wanted`]), together with the meta-verifications of
-//! the verifications it keeps. The proofs of a problem are then ranked on that subset
+//! Each round of the run is replayed through the rule the search uses
+//! ([`search::pool::verification_plan`]) on its recorded verifications in index
+//! order, keeping what the rule asks for and the meta-verifications of those. The proofs of a problem are then ranked on that subset
 //! and on everything recorded: the report gives the verifier calls of each, and in how
 //! many problems the best proof and the pass verdict are the same. Refinements are
 //! replayed as recorded (a live adaptive run could have refined other proofs: the
 //! agreement of the best proof per problem says how often that would not happen).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::Context;
-use search::pool::{verifications_wanted, Pool};
+use search::pool::{verification_plan, Pool};
 use search::SearchConfig;
 use serde_json::json;
-use store::{Kind, Sample, Store};
+use store::{Kind, ParseStatus, Sample, Store};
 
 /// What the replay found over a run.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Replay {
+    /// Problems with a complete record (every verified proof has every planned
+    /// verification), the only ones the figures below count.
     pub problems: usize,
+    /// Problems left out because their record is incomplete (a search that stopped
+    /// when a proof passed, or was interrupted).
+    pub incomplete: usize,
     pub proofs: usize,
     /// Verifications and metas recorded / kept by the adaptive rule.
     pub calls_full: usize,
@@ -31,6 +35,24 @@ pub struct Replay {
     pub same_best: usize,
     /// Problems whose verdict (some proof passes or none) is the same under both.
     pub same_pass: usize,
+    /// Each problem's figures.
+    pub rows: Vec<ProblemReplay>,
+}
+
+/// One problem of the replay.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ProblemReplay {
+    pub key: String,
+    /// Every verified proof has all its planned verifications recorded.
+    pub complete: bool,
+    pub calls_full: usize,
+    pub calls_adaptive: usize,
+    /// The best proof and its mean, with every recorded verification / with the
+    /// rule's.
+    pub best_full: Option<(String, f64)>,
+    pub best_adaptive: Option<(String, f64)>,
+    pub passed_full: bool,
+    pub passed_adaptive: bool,
 }
 
 impl Replay {
@@ -44,11 +66,13 @@ impl Replay {
     }
 }
 
-/// Replay the run in `store` under `cfg` with adaptive waves of `wave`.
-pub fn replay(store: &Store, cfg: &SearchConfig, wave: u32) -> anyhow::Result<Replay> {
+/// Replay the run in `store` under `cfg` with adaptive waves of `wave` and ranges of
+/// `z` standard errors.
+pub fn replay(store: &Store, cfg: &SearchConfig, wave: u32, z: f64) -> anyhow::Result<Replay> {
     let adaptive = SearchConfig {
         adaptive: true,
         wave,
+        adaptive_z: z,
         ..cfg.clone()
     };
     let mut r = Replay::default();
@@ -57,77 +81,91 @@ pub fn replay(store: &Store, cfg: &SearchConfig, wave: u32) -> anyhow::Result<Re
         if !samples.iter().any(|s| s.kind == Kind::Proof) {
             continue;
         }
-        r.problems += 1;
         let kept = adaptive_subset(&samples, &adaptive);
-        r.calls_full += samples.iter().filter(|s| s.kind != Kind::Proof).count();
-        r.calls_adaptive += kept.iter().filter(|s| s.kind != Kind::Proof).count();
-        r.proofs += samples.iter().filter(|s| s.kind == Kind::Proof).count();
         let full = Pool::new(&samples, cfg);
         let part = Pool::new(kept.iter().copied(), cfg);
-        let best = |p: &Pool| p.best().map(|s| s.proof.id.clone());
-        if best(&full) == best(&part) {
-            r.same_best += 1;
+        let best = |p: &Pool| {
+            p.best()
+                .map(|s| (s.proof.id.clone(), s.mean.unwrap_or(f64::NAN)))
+        };
+        let row = ProblemReplay {
+            key: problem.key.clone(),
+            complete: full.stats.iter().all(|s| {
+                let verified = s.proof.body.is_some()
+                    && (s.proof.status == ParseStatus::Ok || cfg.verify_unparsable);
+                let in_a_row = s
+                    .verifications
+                    .iter()
+                    .enumerate()
+                    .take_while(|&(i, v)| v.idx == i as u32)
+                    .count();
+                !verified || in_a_row >= cfg.verifications as usize
+            }),
+            calls_full: samples.iter().filter(|s| s.kind != Kind::Proof).count(),
+            calls_adaptive: kept.iter().filter(|s| s.kind != Kind::Proof).count(),
+            best_full: best(&full),
+            best_adaptive: best(&part),
+            passed_full: full.passed().is_some(),
+            passed_adaptive: part.passed().is_some(),
+        };
+        if !row.complete {
+            r.incomplete += 1;
+            r.rows.push(row);
+            continue;
         }
-        if full.passed().is_some() == part.passed().is_some() {
-            r.same_pass += 1;
-        }
+        r.problems += 1;
+        r.proofs += samples.iter().filter(|s| s.kind == Kind::Proof).count();
+        r.calls_full += row.calls_full;
+        r.calls_adaptive += row.calls_adaptive;
+        let id = |b: &Option<(String, f64)>| b.as_ref().map(|(id, _)| id.clone());
+        r.same_best += usize::from(id(&row.best_full) == id(&row.best_adaptive));
+        r.same_pass += usize::from(row.passed_full == row.passed_adaptive);
+        r.rows.push(row);
     }
     Ok(r)
 }
 
 /// The samples an adaptive search would have had: every proof, and per proof the
 /// verifications (with their metas) the wave rule asks for, taken from the record.
+/// Rounds are replayed in order, each against the earlier rounds as the rule left them.
 fn adaptive_subset<'a>(samples: &'a [Sample], cfg: &SearchConfig) -> Vec<&'a Sample> {
-    let mut verifs: HashMap<&str, Vec<&Sample>> = HashMap::new();
-    let mut metas: HashMap<&str, Vec<&Sample>> = HashMap::new();
-    for s in samples {
-        let target = s.target_id.as_deref().unwrap_or_default();
-        match s.kind {
-            Kind::Verification => verifs.entry(target).or_default().push(s),
-            Kind::Meta => metas.entry(target).or_default().push(s),
-            Kind::Proof => {}
-        }
-    }
-    let mut kept = Vec::new();
-    for proof in samples.iter().filter(|s| s.kind == Kind::Proof) {
-        kept.push(proof);
-        let mut recorded = verifs.remove(proof.id.as_str()).unwrap_or_default();
-        recorded.sort_by_key(|v| v.idx);
-        let mut have: Vec<&Sample> = Vec::new();
-        loop {
-            let mut view = vec![proof];
-            view.extend(have.iter().copied());
-            view.extend(
-                have.iter()
-                    .flat_map(|v| metas.get(v.id.as_str()).into_iter().flatten()),
-            );
-            let pool = Pool::new(view.iter().copied(), cfg);
-            let wanted = pool
-                .stats
-                .first()
-                .map_or(0, |s| verifications_wanted(s, cfg)) as usize;
-            let next: Vec<&Sample> = recorded
-                .iter()
-                .copied()
-                .filter(|v| (v.idx as usize) < wanted)
-                .collect();
-            if next.len() == have.len() {
-                break;
+    let round_of = |s: &Sample| s.round;
+    let last = samples.iter().map(round_of).max().unwrap_or(0);
+    let mut kept: Vec<&Sample> = Vec::new();
+    for round in 0..=last {
+        // What the rule sees: earlier rounds as kept, this round as recorded.
+        let mut view = kept.clone();
+        view.extend(samples.iter().filter(|s| s.round == round));
+        let pool = Pool::new(view.iter().copied(), cfg);
+        let wanted = verification_plan(&pool, cfg, round, true);
+        let keep: HashSet<&str> = pool
+            .stats
+            .iter()
+            .filter(|s| s.proof.round == round)
+            .flat_map(|s| {
+                let k = wanted.get(s.proof.id.as_str()).copied().unwrap_or(0);
+                s.verifications
+                    .iter()
+                    .filter(move |v| v.idx < k)
+                    .map(|v| v.id.as_str())
+            })
+            .collect();
+        for s in samples.iter().filter(|s| s.round == round) {
+            let verification = match s.kind {
+                Kind::Proof => None,
+                Kind::Verification => Some(s.id.as_str()),
+                Kind::Meta => s.target_id.as_deref(),
+            };
+            if verification.is_none_or(|v| keep.contains(v)) {
+                kept.push(s);
             }
-            have = next;
         }
-        let ids: HashSet<&str> = have.iter().map(|v| v.id.as_str()).collect();
-        kept.extend(have.iter().copied());
-        kept.extend(
-            ids.iter()
-                .flat_map(|id| metas.get(id).into_iter().flatten().copied()),
-        );
     }
     kept
 }
 
 /// Run the replay on the database at `path` and print it (as JSON with `json`).
-pub fn run(path: &Path, wave: u32, json_out: bool) -> anyhow::Result<i32> {
+pub fn run(path: &Path, wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32> {
     if !path.is_file() {
         anyhow::bail!("no run database at {}", path.display());
     }
@@ -137,30 +175,71 @@ pub fn run(path: &Path, wave: u32, json_out: bool) -> anyhow::Result<i32> {
         Some(json) => serde_json::from_str(&json).context("reading the stored settings")?,
         None => SearchConfig::default(),
     };
-    let r = replay(&store, &cfg, wave)?;
+    let r = replay(&store, &cfg, wave, z)?;
     if json_out {
         println!(
             "{}",
             json!({
                 "problems": r.problems,
+                "incomplete_problems": r.incomplete,
                 "proofs": r.proofs,
                 "wave": wave,
+                "adaptive_z": z,
                 "verifier_calls": r.calls_full,
                 "verifier_calls_adaptive": r.calls_adaptive,
                 "saved": r.saved(),
                 "same_best_proof": r.same_best,
                 "same_pass": r.same_pass,
+                "per_problem": r.rows.iter().map(|p| json!({
+                    "problem": p.key,
+                    "complete": p.complete,
+                    "verifier_calls": p.calls_full,
+                    "verifier_calls_adaptive": p.calls_adaptive,
+                    "best_proof": p.best_full.as_ref().map(|b| &b.0),
+                    "best_mean": p.best_full.as_ref().map(|b| b.1),
+                    "best_proof_adaptive": p.best_adaptive.as_ref().map(|b| &b.0),
+                    "best_mean_adaptive": p.best_adaptive.as_ref().map(|b| b.1),
+                    "passed": p.passed_full,
+                    "passed_adaptive": p.passed_adaptive,
+                })).collect::<Vec<_>>(),
             })
         );
         return Ok(0);
     }
     println!(
-        "replay of {} ({} problems, {} proofs, {} verifications each, waves of {wave})",
+        "replay of {} ({} problems with a complete record, {} left out; {} proofs, {} \
+         verifications each; waves of {wave}, z {z})",
         path.display(),
         r.problems,
+        r.incomplete,
         r.proofs,
         cfg.verifications
     );
+    let shown = |b: &Option<(String, f64)>| match b {
+        Some((id, mean)) if mean.is_nan() => {
+            format!("{} unverified", id.rsplit('/').next().unwrap_or(id))
+        }
+        Some((id, mean)) => format!("{} {mean:.3}", id.rsplit('/').next().unwrap_or(id)),
+        None => "-".into(),
+    };
+    let verdict = |passed: bool| if passed { "passed" } else { "none passed" };
+    for p in &r.rows {
+        println!(
+            "  {}{}: calls {} -> {}; best {} -> {}; {} -> {}",
+            p.key,
+            if p.complete {
+                ""
+            } else {
+                " (incomplete record, left out)"
+            },
+            p.calls_full,
+            p.calls_adaptive,
+            shown(&p.best_full),
+            shown(&p.best_adaptive),
+            verdict(p.passed_full),
+            verdict(p.passed_adaptive),
+        );
+    }
     println!(
         "verifier calls: {} recorded, {} adaptive ({:.1}% saved)",
         r.calls_full,
@@ -183,8 +262,33 @@ mod tests {
     fn a_run_without_verifications_saves_nothing() {
         let store = Store::open_in_memory().unwrap();
         store.add_problem(&Problem::statement("p", "q")).unwrap();
-        let r = replay(&store, &SearchConfig::default(), 8).unwrap();
+        let r = replay(&store, &SearchConfig::default(), 8, 1.0).unwrap();
         assert_eq!((r.calls_full, r.saved()), (0, 0.0));
+    }
+
+    #[test]
+    fn a_problem_without_every_verification_is_left_out() {
+        // The search stopped when p0 passed its 4 verifications; p1 has only 2.
+        let store = Store::open_in_memory().unwrap();
+        store.add_problem(&Problem::statement("p", "q")).unwrap();
+        let mut samples = Vec::new();
+        for (p, n) in [("p/r0/p0", 4), ("p/r0/p1", 2)] {
+            samples.push(Sample::given_proof(p, "p", "a proof"));
+            for j in 0..n {
+                let id = format!("{p}/v{j}");
+                samples.push(Sample::judgement(Kind::Verification, &id, p, 1.0));
+            }
+        }
+        store
+            .insert_samples("p", Kind::Proof, &samples, RequestTokens::default())
+            .unwrap();
+        let cfg = SearchConfig {
+            verifications: 4,
+            ..SearchConfig::default()
+        };
+        let r = replay(&store, &cfg, 2, 1.0).unwrap();
+        assert_eq!((r.problems, r.incomplete, r.calls_full), (0, 1, 0));
+        assert!(!r.rows[0].complete);
     }
 
     #[test]
@@ -212,7 +316,7 @@ mod tests {
             verifications: 16,
             ..SearchConfig::default()
         };
-        let r = replay(&store, &cfg, 4).unwrap();
+        let r = replay(&store, &cfg, 4, 1.0).unwrap();
         assert_eq!((r.problems, r.proofs), (1, 3));
         assert_eq!(r.calls_full, 48);
         assert_eq!(r.calls_adaptive, 4 + 12 + 16);

@@ -202,3 +202,120 @@ fn a_mean_above_the_bar_passes_once_every_verification_is_in() {
     };
     assert!(Pool::new(&s, &more).passed().is_none());
 }
+
+/// Proofs `p/r0/p{i}` with the given self-evaluation and verification scores.
+fn recorded(proofs: &[(f64, &[f64])]) -> Vec<Sample> {
+    let mut s = Vec::new();
+    for (i, (self_score, scores)) in proofs.iter().enumerate() {
+        let id = format!("p/r0/p{i}");
+        s.push(proof(&id, *self_score));
+        for (j, &v) in scores.iter().enumerate() {
+            s.push(verif(&id, j as u32, Some(v)));
+        }
+    }
+    s
+}
+
+fn adaptive(m: u32, wave: u32, z: f64) -> SearchConfig {
+    SearchConfig {
+        adaptive: true,
+        wave,
+        adaptive_z: z,
+        rounds: 0,
+        ..cfg(m, false)
+    }
+}
+
+fn plan_of(s: &[Sample], c: &SearchConfig, round_stored: bool) -> Vec<u32> {
+    let pool = Pool::new(s, c);
+    let plan = verification_plan(&pool, c, 0, round_stored);
+    (0..pool.stats.len())
+        .map(|i| plan[format!("p/r0/p{i}").as_str()])
+        .collect()
+}
+
+/// The best proof when each proof has only its first `k[i]` verifications.
+fn best_of(s: &[Sample], c: &SearchConfig, k: &[u32]) -> String {
+    let kept: Vec<&Sample> = s
+        .iter()
+        .filter(|x| {
+            x.kind == Kind::Proof || {
+                let p: usize = x.proof_id.as_ref().unwrap()[6..].parse().unwrap();
+                x.idx < k[p]
+            }
+        })
+        .collect();
+    Pool::new(kept, c).best().unwrap().proof.id.clone()
+}
+
+#[test]
+fn without_waves_every_proof_gets_every_verification() {
+    let s = recorded(&[(1.0, &[0.0]), (1.0, &[])]);
+    assert_eq!(plan_of(&s, &cfg(16, false), true), vec![16, 16]);
+}
+
+#[test]
+fn a_proof_gets_waves_until_it_can_no_longer_pass() {
+    let c = adaptive(16, 4, 1.0);
+    // Nothing stored yet: the first wave. A wave in progress is completed.
+    assert_eq!(plan_of(&recorded(&[(1.0, &[])]), &c, true), vec![4]);
+    assert_eq!(plan_of(&recorded(&[(1.0, &[1.0, 1.0])]), &c, true), vec![4]);
+    // A clean wave: the next one. A doubted one: it stops (alone, nothing to rank).
+    assert_eq!(plan_of(&recorded(&[(1.0, &[1.0; 4])]), &c, true), vec![8]);
+    let doubted = [1.0, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0];
+    assert_eq!(plan_of(&recorded(&[(1.0, &doubted)]), &c, true), vec![4]);
+}
+
+#[test]
+fn stopped_proofs_still_in_contention_for_the_best_get_more_waves() {
+    // P0 is doubted once early and then always passes (15.5/16 in all); P1 fails its
+    // 8th check and is then always doubted (11/16); P2 always fails. Stopped at their
+    // first doubt, P0 and P1 both stand at 0.875, and P1's higher self-evaluation
+    // would make it the best: the wrong one.
+    let p0: Vec<f64> = (0..16).map(|j| if j == 3 { 0.5 } else { 1.0 }).collect();
+    let p1: Vec<f64> = (0..16)
+        .map(|j| match j {
+            0..=6 => 1.0,
+            7 => 0.0,
+            _ => 0.5,
+        })
+        .collect();
+    let s = recorded(&[(0.5, &p0), (1.0, &p1), (1.0, &[0.0; 16])]);
+    let full = best_of(&s, &cfg(16, false), &[16, 16, 16]);
+    assert_eq!(full, "p/r0/p0");
+    // Trusting the means so far (z = 0): 16 of 48 calls, and the wrong choice.
+    let trusting = adaptive(16, 4, 0.0);
+    let k = plan_of(&s, &trusting, true);
+    assert_eq!(k, vec![4, 8, 4]);
+    assert_eq!(best_of(&s, &trusting, &k), "p/r0/p1");
+    // With ranges of one standard error the two get more waves until P0 is clear
+    // of P1: half the calls, and the same choice as with every verification.
+    let careful = adaptive(16, 4, 1.0);
+    let k = plan_of(&s, &careful, true);
+    assert_eq!(k, vec![8, 12, 4]);
+    assert_eq!(best_of(&s, &careful, &k), full);
+    // Until every proof of the round is stored, nobody is ranked.
+    assert_eq!(plan_of(&s, &careful, false), vec![4, 8, 4]);
+}
+
+#[test]
+fn the_refinement_cut_counts_only_when_a_round_follows() {
+    // Four proofs: P0 passes, P1..P3 are doubted in their first wave. With one
+    // refinement round to come and 2 refined, the cut after the second matters: P1 and
+    // P2 (0.875 each) are in contention for it, P3 (0.25) is not.
+    let clean = [1.0; 8];
+    let s = recorded(&[
+        (1.0, &clean),
+        (1.0, &[1.0, 1.0, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0]),
+        (1.0, &[1.0, 0.5, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+        (1.0, &[0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]),
+    ]);
+    let last = adaptive(8, 4, 1.0);
+    assert_eq!(plan_of(&s, &last, true), vec![8, 4, 4, 4]);
+    let refining = SearchConfig {
+        rounds: 1,
+        refine: 2,
+        ..last
+    };
+    assert_eq!(plan_of(&s, &refining, true), vec![8, 8, 8, 4]);
+}
