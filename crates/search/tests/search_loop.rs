@@ -86,6 +86,23 @@ fn review(text: &str, score: &str) -> String {
     format!("{text}\n\nFinal score: \\boxed{{{score}}}")
 }
 
+/// A model whose proofs are "proof P{i}" and whose verifications score what `score`
+/// says for the proof and the verification's index (counted per prompt, so requests
+/// must reach it in index order).
+fn graded(score: impl Fn(&str, u32) -> &'static str + Send + Sync + 'static) -> Arc<Mock> {
+    let seen = Mutex::new(std::collections::HashMap::<String, u32>::new());
+    Mock::new(move |p, i| {
+        if !is_verification(p) {
+            return proof_answer(&format!("proof P{i}"));
+        }
+        let mut seen = seen.lock().unwrap();
+        let k = seen.entry(p.to_string()).or_default();
+        let idx = *k;
+        *k += 1;
+        review("Checked.", score(p, idx))
+    })
+}
+
 fn problem() -> Problem {
     Problem {
         key: "odd".into(),
@@ -337,30 +354,19 @@ async fn adaptive_verification_stops_proofs_that_can_no_longer_pass() {
     // Three proofs, 16 verifications each in waves of 4. P0 is always doubted (stops
     // after its first wave), P1 fails its 10th check (stops after 12), P2 fails only
     // its last one (all 16, as without waves). Nothing passes, so nothing stops early.
-    let seen = Arc::new(Mutex::new(std::collections::HashMap::<String, u32>::new()));
-    let counter = seen.clone();
-    let model = Mock::new(move |p, i| {
-        if is_verification(p) {
-            let mut seen = counter.lock().unwrap();
-            let k = seen.entry(p.to_string()).or_default();
-            let idx = *k;
-            *k += 1;
-            let score = if p.contains("proof P0") {
-                "0.5"
-            } else if p.contains("proof P1") {
-                if idx == 9 {
-                    "0"
-                } else {
-                    "1"
-                }
-            } else if idx == 15 {
-                "0.5"
+    let model = graded(|p, idx| {
+        if p.contains("proof P0") {
+            "0.5"
+        } else if p.contains("proof P1") {
+            if idx == 9 {
+                "0"
             } else {
                 "1"
-            };
-            review("Checked.", score)
+            }
+        } else if idx == 15 {
+            "0.5"
         } else {
-            proof_answer(&format!("proof P{i}"))
+            "1"
         }
     });
     let store = Arc::new(Store::open_in_memory().unwrap());
@@ -392,16 +398,8 @@ async fn adaptive_verification_keeps_verifying_proofs_in_contention_for_the_best
     // passes (15.5/16, the best); P2 always fails. Stopped at their first doubt, P0
     // and P1 both stand at 0.875 and the tie goes to P0.
     let script = |z: f64| {
-        let seen = Arc::new(Mutex::new(std::collections::HashMap::<String, u32>::new()));
-        let model = Mock::new(move |p, i| {
-            if !is_verification(p) {
-                return proof_answer(&format!("proof P{i}"));
-            }
-            let mut seen = seen.lock().unwrap();
-            let k = seen.entry(p.to_string()).or_default();
-            let idx = *k;
-            *k += 1;
-            let score = if p.contains("proof P0") {
+        let model = graded(|p, idx| {
+            if p.contains("proof P0") {
                 match idx {
                     0..=6 => "1",
                     7 => "0",
@@ -415,8 +413,7 @@ async fn adaptive_verification_keeps_verifying_proofs_in_contention_for_the_best
                 }
             } else {
                 "0"
-            };
-            review("Checked.", score)
+            }
         });
         let mut cfg = small(3, 16, 0, 0);
         cfg.batch = 4;
