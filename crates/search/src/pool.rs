@@ -360,8 +360,9 @@ fn in_contention<'a>(
             .iter()
             .map(|e| e.high)
             .fold(f64::NEG_INFINITY, f64::max);
-        out.extend(top.iter().filter(|e| e.low < rest_high).map(|e| e.id));
-        out.extend(rest.iter().filter(|e| e.high > top_low).map(|e| e.id));
+        // Ranges that only touch count too: the tie-break could go either way.
+        out.extend(top.iter().filter(|e| e.low <= rest_high).map(|e| e.id));
+        out.extend(rest.iter().filter(|e| e.high >= top_low).map(|e| e.id));
     }
     out.sort_unstable();
     out.dedup();

@@ -268,11 +268,12 @@ fn a_proof_gets_waves_until_it_can_no_longer_pass() {
 
 #[test]
 fn stopped_proofs_still_in_contention_for_the_best_get_more_waves() {
-    // P0 is doubted once early and then always passes (15.5/16 in all); P1 fails its
+    // P0 is doubted twice early and then always passes (15/16 in all); P1 fails its
     // 8th check and is then always doubted (11/16); P2 always fails. Stopped at their
-    // first doubt, P0 and P1 both stand at 0.875, and P1's higher self-evaluation
-    // would make it the best: the wrong one.
-    let p0: Vec<f64> = (0..16).map(|j| if j == 3 { 0.5 } else { 1.0 }).collect();
+    // first doubt, P0 stands at 0.75 and P1 at 0.875: the wrong one would be best.
+    let p0: Vec<f64> = (0..16)
+        .map(|j| if j == 2 || j == 3 { 0.5 } else { 1.0 })
+        .collect();
     let p1: Vec<f64> = (0..16)
         .map(|j| match j {
             0..=6 => 1.0,
@@ -289,10 +290,10 @@ fn stopped_proofs_still_in_contention_for_the_best_get_more_waves() {
     assert_eq!(k, vec![4, 8, 4]);
     assert_eq!(best_of(&s, &trusting, &k), "p/r0/p1");
     // With ranges of one standard error the two get more waves until P0 is clear
-    // of P1: half the calls, and the same choice as with every verification.
+    // of P1: two thirds of the calls, and the same choice as with every verification.
     let careful = adaptive(16, 4, 1.0);
     let k = plan_of(&s, &careful, true);
-    assert_eq!(k, vec![8, 12, 4]);
+    assert_eq!(k, vec![12, 16, 4]);
     assert_eq!(best_of(&s, &careful, &k), full);
     // Until every proof of the round is stored, nobody is ranked.
     assert_eq!(plan_of(&s, &careful, false), vec![4, 8, 4]);
