@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(engine::default_model_path);
-    let model = Model::load(Arc::new(gguf::GgufFile::open(&path)?))?;
+    let model = Model::load(Arc::new(gguf::GgufFile::open_resident(&path)?))?;
     let prompt: Vec<u32> = (0..128).map(|i| 1000 + (i * 37) % 5000).collect();
     for n in [1usize, 4, 16] {
         let mut cache = model.new_cache(n, 256);

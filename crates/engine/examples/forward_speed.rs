@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     const RUNS: usize = 5;
 
     let t = Instant::now();
-    let model = Model::load(Arc::new(gguf::GgufFile::open(&path)?))?;
+    let model = Model::load(Arc::new(gguf::GgufFile::open_resident(&path)?))?;
     let c = model.config();
     println!(
         "{}: {} layers, n_embd {}, vocab {}, loaded in {:.2}s, {} threads",

@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(Into::into)
         .unwrap_or_else(default_model);
     let t = Instant::now();
-    let file = GgufFile::open(&path)?;
+    let file = GgufFile::open_resident(&path)?;
     println!("open: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     println!(
         "kernels: {:?}, threads: {}",

@@ -296,3 +296,26 @@ fn deep_nesting_is_rejected() {
         })
     ));
 }
+
+/// A file read into memory (`open_resident`) parses to what the mapping does, and
+/// a damaged file is refused the same way.
+#[test]
+fn resident_and_mapped_files_agree() {
+    let dir = std::env::temp_dir().join(format!("gguf-resident-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sample.gguf");
+    let bytes = sample(3, Some(64));
+    std::fs::write(&path, &bytes).unwrap();
+    let mapped = GgufFile::open(&path).unwrap();
+    let resident = GgufFile::open_resident(&path).unwrap();
+    assert_eq!(mapped.metadata(), resident.metadata());
+    assert_eq!(mapped.tensors().len(), 3);
+    for t in mapped.tensors() {
+        let r = resident.tensor(&t.name).expect("same tensors");
+        assert_eq!(mapped.tensor_data(t), resident.tensor_data(r), "{}", t.name);
+    }
+    std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    assert!(GgufFile::open_resident(&path).is_err());
+    assert!(GgufFile::open_resident(dir.join("missing.gguf")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -137,9 +137,10 @@ pub struct LoadedModel {
     pub cache_bytes_per_token: usize,
 }
 
-/// Open a GGUF file, load model and tokenizer, and start the engine thread.
+/// Read a GGUF file into memory (mapped when it is too large, see
+/// [`GgufFile::open_resident`]), load model and tokenizer, and start the engine thread.
 pub fn load_engine(path: &Path, options: LoadOptions) -> Result<LoadedModel, EngineLoadError> {
-    let file = GgufFile::open(path).map_err(|source| EngineLoadError::Open {
+    let file = GgufFile::open_resident(path).map_err(|source| EngineLoadError::Open {
         path: path.to_path_buf(),
         source,
     })?;

@@ -205,9 +205,9 @@ impl Model {
         Ok(Model { file, arch })
     }
 
-    /// Opens a GGUF file and loads it.
+    /// Reads a GGUF file into memory (see [`GgufFile::open_resident`]) and loads it.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Model, ModelError> {
-        let file = GgufFile::open(path)?;
+        let file = GgufFile::open_resident(path)?;
         Model::load(Arc::new(file))
     }
 
