@@ -14,6 +14,8 @@ mod avx2;
 mod packed;
 #[cfg(target_arch = "x86_64")]
 mod packed512;
+#[cfg(target_arch = "x86_64")]
+mod row512;
 mod scalar;
 mod tile;
 
@@ -239,6 +241,19 @@ impl<'a> QMatrix<'a> {
                 unsafe { self.packed_batch_k(xs, batch, out, path) };
                 return;
             }
+        }
+        // Fewer vectors than the packed kernel takes, on 512-bit registers.
+        #[cfg(target_arch = "x86_64")]
+        if wide && matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
+            let k = if self.dtype == GgmlType::Q4_K {
+                // SAFETY: `wide` is true only when the CPU has AVX2, FMA, F16C,
+                // AVX512-F, AVX512-BW and AVX512-VNNI.
+                unsafe { Simd::new(row512::q4_k_one, row512::q4_k_batch4) }
+            } else {
+                // SAFETY: as above.
+                unsafe { Simd::new(row512::q6_k_one, row512::q6_k_batch4) }
+            };
+            return self.q8k_acts(xs, batch, out, &k);
         }
         match self.dtype {
             GgmlType::Q8_0 => pick!(
