@@ -1,6 +1,6 @@
-//! Read GGUF model files (memory-mapped): metadata, tensor index, quantized block
-//! formats, and the matrix kernels that multiply by weights while they stay
-//! quantized in the mapping.
+//! Read GGUF model files (memory-mapped, or read into huge-page memory for
+//! inference): metadata, tensor index, quantized block formats, and the matrix
+//! kernels that multiply by weights while they stay quantized.
 //!
 //! ```
 //! use gguf::{GgmlType, GgufFile, GgufWriter, QMatrix};
@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Module map:
-//! - `file` — [`GgufFile`] (open/mmap, metadata lookups, tensor index, tensor bytes)
+//! - `file` — [`GgufFile`] (open/mmap or open_resident, metadata lookups, tensor index, tensor bytes)
 //!   and [`TensorInfo`].
 //! - `cursor` — the bounds-checked header reader behind `GgufFile`.
 //! - `value` — metadata [`Value`]s and their accessors.
