@@ -349,6 +349,26 @@ async fn critiques_reach_the_refiner_without_their_reasoning() {
         .any(|p| p.contains("Earlier attempts") && p.contains("SECRET")));
 }
 
+/// Three proofs, 16 verifications each, adaptive in waves of 4 (requests of 4).
+fn adaptive_config(z: f64) -> SearchConfig {
+    let mut cfg = small(3, 16, 0, 0);
+    cfg.batch = 4;
+    cfg.adaptive = true;
+    cfg.wave = 4;
+    cfg.adaptive_z = z;
+    cfg
+}
+
+/// Runs the search again on the same database and checks it asks for nothing.
+async fn resume_asks_nothing(model: Arc<Mock>, store: Arc<Store>, cfg: SearchConfig) {
+    let before = model.samples.load(Ordering::SeqCst);
+    search(model.clone(), store, cfg)
+        .prove(&problem())
+        .await
+        .unwrap();
+    assert_eq!(model.samples.load(Ordering::SeqCst), before);
+}
+
 #[tokio::test]
 async fn adaptive_verification_stops_proofs_that_can_no_longer_pass() {
     // Three proofs, 16 verifications each in waves of 4. P0 is always doubted (stops
@@ -370,10 +390,7 @@ async fn adaptive_verification_stops_proofs_that_can_no_longer_pass() {
         }
     });
     let store = Arc::new(Store::open_in_memory().unwrap());
-    let mut cfg = small(3, 16, 0, 0);
-    cfg.batch = 4;
-    cfg.adaptive = true;
-    cfg.wave = 4;
+    let cfg = adaptive_config(SearchConfig::default().adaptive_z);
     let out = search(model.clone(), store.clone(), cfg.clone())
         .prove(&problem())
         .await
@@ -383,12 +400,7 @@ async fn adaptive_verification_stops_proofs_that_can_no_longer_pass() {
     assert!(best.proof.contains("proof P2"), "{}", best.proof);
     assert!(!out.solved);
     // Run again on the same database: nothing more is asked.
-    let before = model.samples.load(Ordering::SeqCst);
-    search(model.clone(), store.clone(), cfg)
-        .prove(&problem())
-        .await
-        .unwrap();
-    assert_eq!(model.samples.load(Ordering::SeqCst), before);
+    resume_asks_nothing(model, store, cfg).await;
 }
 
 #[tokio::test]
@@ -397,8 +409,8 @@ async fn adaptive_verification_keeps_verifying_proofs_in_contention_for_the_best
     // then always doubted (11/16 in all); P1 is doubted twice, early, and then always
     // passes (15/16, the best); P2 always fails. Stopped at their first doubt, P0
     // stands at 0.875 and P1 at 0.75.
-    let script = |z: f64| {
-        let model = graded(|p, idx| {
+    let script = || {
+        graded(|p, idx| {
             if p.contains("proof P0") {
                 match idx {
                     0..=6 => "1",
@@ -414,16 +426,10 @@ async fn adaptive_verification_keeps_verifying_proofs_in_contention_for_the_best
             } else {
                 "0"
             }
-        });
-        let mut cfg = small(3, 16, 0, 0);
-        cfg.batch = 4;
-        cfg.adaptive = true;
-        cfg.wave = 4;
-        cfg.adaptive_z = z;
-        (model, cfg)
+        })
     };
     // Ranges of one standard error: P0 and P1 get waves until P1 is clear of P0.
-    let (model, cfg) = script(1.0);
+    let (model, cfg) = (script(), adaptive_config(1.0));
     let store = Arc::new(Store::open_in_memory().unwrap());
     let out = search(model.clone(), store.clone(), cfg.clone())
         .prove(&problem())
@@ -432,14 +438,9 @@ async fn adaptive_verification_keeps_verifying_proofs_in_contention_for_the_best
     assert_eq!(store.counts().unwrap(), (3, 16 + 12 + 4, 0));
     assert!(out.best.unwrap().proof.contains("proof P1"));
     // Resumed: the same plan, nothing more asked.
-    let before = model.samples.load(Ordering::SeqCst);
-    search(model.clone(), store.clone(), cfg)
-        .prove(&problem())
-        .await
-        .unwrap();
-    assert_eq!(model.samples.load(Ordering::SeqCst), before);
+    resume_asks_nothing(model, store, cfg).await;
     // Trusting the means so far: fewer calls, and the wrong proof.
-    let (model, cfg) = script(0.0);
+    let (model, cfg) = (script(), adaptive_config(0.0));
     let store = Arc::new(Store::open_in_memory().unwrap());
     let out = search(model, store.clone(), cfg)
         .prove(&problem())
