@@ -24,12 +24,12 @@ type F16Table = [f32; 1 << 16];
 
 /// An f16 scale field to f32 (see `half::f16_table` for why a table).
 #[inline(always)]
-fn f16(t: &F16Table, b: [u8; 2]) -> f32 {
+pub(super) fn f16(t: &F16Table, b: [u8; 2]) -> f32 {
     t[u16::from_le_bytes(b) as usize]
 }
 
 #[inline(always)]
-unsafe fn hsum_ps(v: __m256) -> f32 {
+pub(super) unsafe fn hsum_ps(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -467,7 +467,7 @@ unsafe fn finish<const R: usize, const C: usize>(
 
 /// Views a validated row's bytes as blocks.
 #[inline(always)]
-fn blocks<B: Block>(row: &[u8]) -> &[B] {
+pub(super) fn blocks<B: Block>(row: &[u8]) -> &[B] {
     as_blocks(row).unwrap_or(&[])
 }
 

@@ -26,7 +26,8 @@
 use std::arch::x86_64::*;
 
 use super::act::ActQ8K;
-use crate::blocks::{as_blocks, k4_scales_mins, Block, BlockQ4K, BlockQ6K};
+use super::avx2::{blocks, f16, hsum_ps};
+use crate::blocks::{k4_scales_mins, BlockQ4K, BlockQ6K};
 
 /// Index vectors for `vpermw`, one per register of a super-block: lane `j` of
 /// register `r` takes scale `r * 32 / per + j / per`, so each scale covers the
@@ -53,21 +54,6 @@ static Q6_K_SCALES: [[i16; 32]; 4] = scale_index(8);
 #[inline(always)]
 unsafe fn load_index(idx: &[i16; 32]) -> __m512i {
     _mm512_loadu_si512(idx.as_ptr().cast())
-}
-
-/// Sum of the eight f32 lanes of a 256-bit register.
-#[inline(always)]
-unsafe fn hsum256(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    _mm_cvtss_f32(s)
-}
-
-/// Views a validated row's bytes as blocks.
-#[inline(always)]
-fn blocks<B: Block>(row: &[u8]) -> &[B] {
-    as_blocks(row).unwrap_or(&[])
 }
 
 /// The number of super-blocks the row and every vector have in common (they are
@@ -124,7 +110,7 @@ unsafe fn tile_q4_k<const C: usize>(w: &[BlockQ4K], a: [&[ActQ8K]; C]) -> [f32; 
     }
     let mut out = [0f32; C];
     for c in 0..C {
-        out[c] = _mm512_reduce_add_ps(acc[c]) - hsum256(acc_min[c]);
+        out[c] = _mm512_reduce_add_ps(acc[c]) - hsum_ps(acc_min[c]);
     }
     out
 }
@@ -187,12 +173,6 @@ unsafe fn tile_q6_k<const C: usize>(w: &[BlockQ6K], a: [&[ActQ8K]; C]) -> [f32; 
         out[c] = _mm512_reduce_add_ps(acc[c]);
     }
     out
-}
-
-/// An f16 scale field to f32 (see `half::f16_table` for why a table).
-#[inline(always)]
-fn f16(t: &[f32; 1 << 16], b: [u8; 2]) -> f32 {
-    t[u16::from_le_bytes(b) as usize]
 }
 
 macro_rules! entry_points {
