@@ -267,7 +267,8 @@ pub enum EngineError {
 /// Sizes of an engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineOptions {
-    /// Requests that may wait for admission before `submit` refuses more.
+    /// Submissions (one `submit` or `submit_all` each) that may wait for admission
+    /// before the engine refuses more.
     pub queue_capacity: usize,
     /// Most tokens in one forward pass; long prompts are prefilled in chunks of this
     /// size, interleaved with the decoding of other requests.
@@ -364,7 +365,7 @@ pub struct EngineInfo {
 /// A handle to the engine thread. Dropping it lets the thread finish the requests it
 /// holds and stop.
 pub struct Engine {
-    commands: Option<mpsc::SyncSender<scheduler::Job>>,
+    commands: Option<mpsc::SyncSender<Vec<scheduler::Job>>>,
     thread: Option<JoinHandle<()>>,
     info: EngineInfo,
     queue_capacity: usize,
@@ -408,16 +409,35 @@ impl Engine {
     /// Queue a request. Errors that need no model (bad sizes, full queue) come back
     /// here; everything else arrives as the final [`Event::Done`].
     pub fn submit(&self, request: GenerateRequest) -> Result<RequestHandle, EngineError> {
-        self.check(&request)?;
+        let mut handles = self.submit_all(vec![request])?;
+        handles.pop().ok_or(EngineError::Stopped)
+    }
+
+    /// Queue several requests in one message: the loop takes them together, so their
+    /// prompts start in the same forward pass (as far as slots and the token budget
+    /// allow) however the engine thread is timed. Every request is checked first;
+    /// on an error none is queued.
+    pub fn submit_all(
+        &self,
+        requests: Vec<GenerateRequest>,
+    ) -> Result<Vec<RequestHandle>, EngineError> {
+        for r in &requests {
+            self.check(r)?;
+        }
         let commands = self.commands.as_ref().ok_or(EngineError::Stopped)?;
-        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let job = scheduler::Job::new(request, events_tx, cancelled.clone());
-        match commands.try_send(job) {
-            Ok(()) => Ok(RequestHandle {
+        let mut jobs = Vec::with_capacity(requests.len());
+        let mut handles = Vec::with_capacity(requests.len());
+        for request in requests {
+            let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+            let cancelled = Arc::new(AtomicBool::new(false));
+            jobs.push(scheduler::Job::new(request, events_tx, cancelled.clone()));
+            handles.push(RequestHandle {
                 events: events_rx,
                 cancelled,
-            }),
+            });
+        }
+        match commands.try_send(jobs) {
+            Ok(()) => Ok(handles),
             Err(mpsc::TrySendError::Full(_)) => Err(EngineError::QueueFull(self.queue_capacity)),
             Err(mpsc::TrySendError::Disconnected(_)) => Err(EngineError::Stopped),
         }

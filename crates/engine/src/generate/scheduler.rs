@@ -128,7 +128,7 @@ pub(crate) fn run(
     vocab: Arc<dyn Vocab>,
     options: EngineOptions,
     stats: Arc<EngineStats>,
-    requests: mpsc::Receiver<Job>,
+    requests: mpsc::Receiver<Vec<Job>>,
 ) {
     let slots = decoder.slots();
     let mut state = Loop {
@@ -151,7 +151,7 @@ pub(crate) fn run(
             }
             // Idle: sleep until a request arrives or every handle is gone.
             match requests.recv() {
-                Ok(job) => state.waiting.push_back(job),
+                Ok(jobs) => state.waiting.extend(jobs),
                 Err(_) => return,
             }
         }
@@ -159,7 +159,7 @@ pub(crate) fn run(
         // requests stay in the bounded channel and `submit` reports a full queue.
         while open && state.waiting.len() < state.options.queue_capacity.max(1) {
             match requests.try_recv() {
-                Ok(job) => state.waiting.push_back(job),
+                Ok(jobs) => state.waiting.extend(jobs),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => open = false,
             }
