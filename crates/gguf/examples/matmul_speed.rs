@@ -72,7 +72,15 @@ fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| format!("{:.4}", d.as_secs_f64() * 1e3))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Time the products as the engine runs them: from a worker of the pool, which
+    // takes its share of each split, not from a thread that hands the work over and
+    // sleeps until it is done.
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    pool.install(run)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let path = std::env::args()
         .nth(1)
         .map(Into::into)
