@@ -245,14 +245,17 @@ impl<'a> QMatrix<'a> {
         // Fewer vectors than the packed kernel takes, on 512-bit registers.
         #[cfg(target_arch = "x86_64")]
         if wide && matches!(self.dtype, GgmlType::Q4_K | GgmlType::Q6_K) {
-            let k = if self.dtype == GgmlType::Q4_K {
+            if self.dtype == GgmlType::Q4_K {
                 // SAFETY: `wide` is true only when the CPU has AVX2, FMA, F16C,
                 // AVX512-F, AVX512-BW and AVX512-VNNI.
-                unsafe { Simd::new(row512::q4_k_one, row512::q4_k_batch4) }
-            } else {
-                // SAFETY: as above.
-                unsafe { Simd::new(row512::q6_k_one, row512::q6_k_batch4) }
-            };
+                let k = unsafe { Simd::new(row512::q4_k_one, row512::q4_k_batch4) };
+                let mut acts = Vec::with_capacity(xs.len() / 256);
+                act::quantize_q8k(xs, &mut acts);
+                row512::q4_k_lane_order(&mut acts);
+                return self.run(&acts, self.cols / 256, batch, out, &k);
+            }
+            // SAFETY: as above.
+            let k = unsafe { Simd::new(row512::q6_k_one, row512::q6_k_batch4) };
             return self.q8k_acts(xs, batch, out, &k);
         }
         match self.dtype {
