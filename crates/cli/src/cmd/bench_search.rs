@@ -31,9 +31,16 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub run: Option<std::path::PathBuf>,
     /// Instead: replay the recorded scores of this run database under adaptive
-    /// verification and report the verifier calls saved and the choices kept.
-    #[arg(long, value_name = "RUN", conflicts_with = "run")]
-    pub replay: Option<std::path::PathBuf>,
+    /// verification and report the verifier calls saved and the choices kept. Give
+    /// it several times (or as a comma-separated list) to count several runs
+    /// together, each under its own stored settings.
+    #[arg(
+        long,
+        value_name = "RUN",
+        conflicts_with = "run",
+        value_delimiter = ','
+    )]
+    pub replay: Vec<std::path::PathBuf>,
     /// Verifications per wave in the replay.
     #[arg(long, default_value_t = 8, requires = "replay")]
     pub wave: u32,
@@ -50,8 +57,8 @@ pub struct Args {
 const PER_PROOF: u32 = 100;
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    if let Some(path) = &args.replay {
-        return super::replay::run(path, args.wave, args.adaptive_z, args.json);
+    if !args.replay.is_empty() {
+        return super::replay::run(&args.replay, args.wave, args.adaptive_z, args.json);
     }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(bench(args))

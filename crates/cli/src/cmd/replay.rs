@@ -1,5 +1,5 @@
-//! `verimath bench search --replay RUN`: what adaptive verification would have saved
-//! on a recorded run, and whether it would have chosen the same proofs.
+//! `verimath bench search --replay RUN[,RUN…]`: what adaptive verification would have
+//! saved on recorded runs, and whether it would have chosen the same proofs.
 //!
 //! Each round of the run is replayed through the rule the search uses
 //! ([`search::pool::verification_plan`]) on its recorded verifications in index
@@ -10,7 +10,7 @@
 //! agreement of the best proof per problem says how often that would not happen).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use search::pool::{verification_plan, Pool};
@@ -56,6 +56,18 @@ pub struct ProblemReplay {
 }
 
 impl Replay {
+    /// Adds the figures of another run's replay to this one.
+    pub fn merge(&mut self, other: Replay) {
+        self.problems += other.problems;
+        self.incomplete += other.incomplete;
+        self.proofs += other.proofs;
+        self.calls_full += other.calls_full;
+        self.calls_adaptive += other.calls_adaptive;
+        self.same_best += other.same_best;
+        self.same_pass += other.same_pass;
+        self.rows.extend(other.rows);
+    }
+
     /// Share of the recorded verifier calls the adaptive rule does without (0 when
     /// nothing was recorded).
     pub fn saved(&self) -> f64 {
@@ -164,8 +176,8 @@ fn adaptive_subset<'a>(samples: &'a [Sample], cfg: &SearchConfig) -> Vec<&'a Sam
     kept
 }
 
-/// Run the replay on the database at `path` and print it (as JSON with `json`).
-pub fn run(path: &Path, wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32> {
+/// Replays the run database at `path` under its stored settings; returns them too.
+fn replay_file(path: &Path, wave: u32, z: f64) -> anyhow::Result<(Replay, SearchConfig)> {
     if !path.is_file() {
         anyhow::bail!("no run database at {}", path.display());
     }
@@ -175,11 +187,30 @@ pub fn run(path: &Path, wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32
         Some(json) => serde_json::from_str(&json).context("reading the stored settings")?,
         None => SearchConfig::default(),
     };
-    let r = replay(&store, &cfg, wave, z)?;
+    let r =
+        replay(&store, &cfg, wave, z).with_context(|| format!("replaying {}", path.display()))?;
+    Ok((r, cfg))
+}
+
+/// Run the replay on the databases at `paths`, counted together, and print it (as
+/// JSON with `json`).
+pub fn run(paths: &[PathBuf], wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32> {
+    let mut r = Replay::default();
+    let mut runs = Vec::new();
+    for path in paths {
+        let (one, cfg) = replay_file(path, wave, z)?;
+        runs.push((path.display().to_string(), one.problems, cfg.verifications));
+        r.merge(one);
+    }
     if json_out {
         println!(
             "{}",
             json!({
+                "runs": runs.iter().map(|(path, problems, verifications)| json!({
+                    "path": path,
+                    "complete_problems": problems,
+                    "verifications_per_proof": verifications,
+                })).collect::<Vec<_>>(),
                 "problems": r.problems,
                 "incomplete_problems": r.incomplete,
                 "proofs": r.proofs,
@@ -206,14 +237,16 @@ pub fn run(path: &Path, wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32
         );
         return Ok(0);
     }
+    for (path, problems, verifications) in &runs {
+        println!(
+            "run {path}: {problems} problems with a complete record, {verifications} \
+             verifications per proof"
+        );
+    }
     println!(
-        "replay of {} ({} problems with a complete record, {} left out; {} proofs, {} \
-         verifications each; waves of {wave}, z {z})",
-        path.display(),
-        r.problems,
-        r.incomplete,
-        r.proofs,
-        cfg.verifications
+        "replay of {} problems with a complete record ({} left out; {} proofs); waves of \
+         {wave}, z {z}",
+        r.problems, r.incomplete, r.proofs,
     );
     let shown = |b: &Option<(String, f64)>| match b {
         Some((id, mean)) if mean.is_nan() => {
@@ -291,11 +324,10 @@ mod tests {
         assert!(!r.rows[0].complete);
     }
 
-    #[test]
-    fn a_recorded_run_replays_with_fewer_calls_and_the_same_choice() {
-        let store = Store::open_in_memory().unwrap();
+    /// Three proofs of one problem, 16 verifications each: p0 always 0.5, p1 one 0 at
+    /// index 9, p2 all 1 (passes); the stored settings ask for 16.
+    fn record_three_proofs(store: &Store) -> SearchConfig {
         store.add_problem(&Problem::statement("p", "q")).unwrap();
-        // 16 verifications each: p0 always 0.5, p1 one 0 at index 9, p2 all 1 (passes).
         let mut samples = Vec::new();
         for (p, score) in [("p/r0/p0", 0), ("p/r0/p1", 1), ("p/r0/p2", 2)] {
             samples.push(Sample::given_proof(p, "p", "a proof"));
@@ -316,11 +348,43 @@ mod tests {
             verifications: 16,
             ..SearchConfig::default()
         };
+        store
+            .set_config("search", &serde_json::to_string(&cfg).unwrap())
+            .unwrap();
+        cfg
+    }
+
+    #[test]
+    fn a_recorded_run_replays_with_fewer_calls_and_the_same_choice() {
+        let store = Store::open_in_memory().unwrap();
+        let cfg = record_three_proofs(&store);
         let r = replay(&store, &cfg, 4, 1.0).unwrap();
         assert_eq!((r.problems, r.proofs), (1, 3));
         assert_eq!(r.calls_full, 48);
         assert_eq!(r.calls_adaptive, 4 + 12 + 16);
         assert_eq!((r.same_best, r.same_pass), (1, 1));
         assert!((r.saved() - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn several_run_files_count_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..2)
+            .map(|i| dir.path().join(format!("{i}.sqlite")))
+            .collect();
+        for p in &paths {
+            record_three_proofs(&Store::open(p).unwrap());
+        }
+        let mut r = Replay::default();
+        for p in &paths {
+            let (one, cfg) = replay_file(p, 4, 1.0).unwrap();
+            assert_eq!(cfg.verifications, 16, "each file's own settings");
+            r.merge(one);
+        }
+        assert_eq!((r.problems, r.proofs, r.rows.len()), (2, 6, 2));
+        assert_eq!((r.calls_full, r.calls_adaptive), (96, 64));
+        assert_eq!((r.same_best, r.same_pass), (2, 2));
+        let missing = replay_file(&dir.path().join("none.sqlite"), 4, 1.0);
+        assert!(missing.unwrap_err().to_string().contains("no run database"));
     }
 }
