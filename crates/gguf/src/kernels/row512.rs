@@ -30,15 +30,15 @@ use super::avx2::{blocks, f16, hsum_ps};
 use crate::blocks::{k4_scales_mins, BlockQ4K, BlockQ6K};
 
 /// Index vectors for `vpermw`, one per register of a super-block: lane `j` of
-/// register `r` takes scale `r * 32 / per + j / per`, so each scale covers the
+/// register `r` takes scale `first[r] + step * (j / per)`, so each scale covers the
 /// `per` product pairs of its group.
-const fn scale_index(per: usize) -> [[i16; 32]; 4] {
+const fn scale_index(first: [usize; 4], step: usize, per: usize) -> [[i16; 32]; 4] {
     let mut idx = [[0i16; 32]; 4];
     let mut r = 0;
     while r < 4 {
         let mut j = 0;
         while j < 32 {
-            idx[r][j] = ((r * 32 + j) / per) as i16;
+            idx[r][j] = (first[r] + step * (j / per)) as i16;
             j += 1;
         }
         r += 1;
@@ -46,8 +46,11 @@ const fn scale_index(per: usize) -> [[i16; 32]; 4] {
     idx
 }
 
+/// Q4_K: register `r` holds groups `g` and `g + 2`, sixteen pairs each, for `g` the
+/// `r`-th of 0, 1, 4, 5 (see [`q4_k_lane_order`]).
+static Q4_K_SCALES: [[i16; 32]; 4] = scale_index([0, 1, 4, 5], 2, 16);
 /// Q6_K: register `r` holds groups `4r..4r + 4`, eight pairs each.
-static Q6_K_SCALES: [[i16; 32]; 4] = scale_index(8);
+static Q6_K_SCALES: [[i16; 32]; 4] = scale_index([0, 4, 8, 12], 1, 8);
 
 #[inline(always)]
 unsafe fn load_index(idx: &[i16; 32]) -> __m512i {
@@ -60,22 +63,6 @@ unsafe fn load_index(idx: &[i16; 32]) -> __m512i {
 fn common_len<W, const C: usize>(w: &[W], a: &[&[ActQ8K]; C]) -> usize {
     a.iter().fold(w.len(), |n, v| n.min(v.len()))
 }
-
-/// Q4_K: register `r` holds groups `G[r]` and `G[r] + 2`, sixteen pairs each.
-static Q4_K_SCALES: [[i16; 32]; 4] = {
-    const G: [usize; 4] = [0, 1, 4, 5];
-    let mut idx = [[0i16; 32]; 4];
-    let mut r = 0;
-    while r < 4 {
-        let mut j = 0;
-        while j < 32 {
-            idx[r][j] = (G[r] + 2 * (j / 16)) as i16;
-            j += 1;
-        }
-        r += 1;
-    }
-    idx
-};
 
 /// Puts Q8_K activations in the order [`tile_q4_k`] reads: in each half of 128
 /// values, values `32..64` and `64..96` trade places (the order of the groups becomes
