@@ -192,9 +192,12 @@ fn replay_file(path: &Path, wave: u32, z: f64) -> anyhow::Result<(Replay, Search
     Ok((r, cfg))
 }
 
-/// Run the replay on the databases at `paths`, counted together, and print it (as
-/// JSON with `json`).
-pub fn run(paths: &[PathBuf], wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32> {
+/// One replayed run: its path, problems with a complete record, and verifications
+/// per proof in its settings.
+type RunSummary = (String, usize, u32);
+
+/// Replays the databases at `paths`, each under its own settings, counted together.
+fn replay_files(paths: &[PathBuf], wave: u32, z: f64) -> anyhow::Result<(Replay, Vec<RunSummary>)> {
     let mut r = Replay::default();
     let mut runs = Vec::new();
     for path in paths {
@@ -202,6 +205,13 @@ pub fn run(paths: &[PathBuf], wave: u32, z: f64, json_out: bool) -> anyhow::Resu
         runs.push((path.display().to_string(), one.problems, cfg.verifications));
         r.merge(one);
     }
+    Ok((r, runs))
+}
+
+/// Run the replay on the databases at `paths`, counted together, and print it (as
+/// JSON with `json`).
+pub fn run(paths: &[PathBuf], wave: u32, z: f64, json_out: bool) -> anyhow::Result<i32> {
+    let (r, runs) = replay_files(paths, wave, z)?;
     if json_out {
         println!(
             "{}",
@@ -375,12 +385,11 @@ mod tests {
         for p in &paths {
             record_three_proofs(&Store::open(p).unwrap());
         }
-        let mut r = Replay::default();
-        for p in &paths {
-            let (one, cfg) = replay_file(p, 4, 1.0).unwrap();
-            assert_eq!(cfg.verifications, 16, "each file's own settings");
-            r.merge(one);
-        }
+        let (r, runs) = replay_files(&paths, 4, 1.0).unwrap();
+        assert!(
+            runs.iter().all(|run| run.2 == 16),
+            "each file's own settings"
+        );
         assert_eq!((r.problems, r.proofs, r.rows.len()), (2, 6, 2));
         assert_eq!((r.calls_full, r.calls_adaptive), (96, 64));
         assert_eq!((r.same_best, r.same_pass), (2, 2));
