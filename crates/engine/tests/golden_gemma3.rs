@@ -2,15 +2,26 @@
 //! with this engine's forward pass.
 //!
 //! All prompts run together: one prefill batch holding every prompt (one cache slot
-//! each), then one decode batch per step holding every prompt still being compared.
-//! For each prompt the greedy tokens follow llama.cpp's; at the first step where they
-//! depart, our token must be among llama.cpp's top 5 there, within `MAX_GAP` of its
-//! best; before any departure our log-softmax
-//! must agree with llama.cpp's top-5 log-probabilities on average (`MAX_MEAN_DIFF`).
-//! The run prints how many prompts follow all the way, every first departure, and the
-//! mean and largest log-probability differences.
+//! each), then one decode batch per step holding every prompt. Every prompt continues
+//! with llama.cpp's token (teacher forcing), so all 40 × 32 steps are compared in the
+//! same context llama.cpp saw. At each step: is our best token llama.cpp's, and if not,
+//! is it in llama.cpp's top 5 and how far below its best; and how far our
+//! log-probabilities of its top 5 are from its own.
 //!
-//! Needs the default test model (see `model_path`); `GOLDEN_STEPS` limits the steps.
+//! The bounds come from llama.cpp itself. Run on the same prompts with another batch
+//! layout or with flash attention switched (`scripts/golden-reference-noise.py`), the
+//! same llama.cpp build picks another token than its own golden file at 42–55 of the
+//! 1280 steps, never outside its top 5; 4–6 of those picks are more than 0.25 below
+//! the best (the largest 0.85), and the mean |log-prob diff| is 0.094–0.125. Tiny
+//! summation-order differences flip roundings of the 8-bit activations and the f16
+//! attention values, and the model amplifies them; this engine's own kernel paths
+//! (`VERIMATH_KERNELS`) differ among themselves by as much. The test therefore bounds
+//! the statistics with margin over that noise floor rather than demanding a lucky
+//! draw on each near-tie. A real error in the forward pass (a wrong RoPE base, norm or
+//! mask) moves far more: picks outside the top 5 and a mean difference well above 0.2.
+//!
+//! Needs the default test model (see `model_path`); `GOLDEN_STEPS` limits the steps,
+//! `GOLDEN_ONLY=N` runs prompt N alone, `GOLDEN_VERBOSE` prints every step's differences.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,19 +34,23 @@ fn model_path() -> PathBuf {
     engine::test_model_path()
 }
 
-/// At llama.cpp's own departures (other batch layouts, flash attention on/off) the two
-/// candidates are within this log-probability gap; the test demands the same. The
-/// engine reproduces the reference's roundings where they move results (f16 query and
-/// value accumulator in attention, f32 RoPE angles, 8-bit activation quantization);
-/// what remains is summation-order noise.
+/// A pick more than this far below llama.cpp's best counts as a large gap.
 const MAX_GAP: f32 = 0.25;
-/// Bound on the mean |log-prob diff| over the top 5 before departures (measured: ~0.1).
+/// Bound on the mean |log-prob diff| over llama.cpp's top 5 (llama.cpp against itself:
+/// 0.094–0.125).
 const MAX_MEAN_DIFF: f32 = 0.2;
+/// At most this share of steps may pick another token than llama.cpp (itself: 3.3–4.3%).
+const MAX_MISS_SHARE: f32 = 0.08;
+/// At most this share of steps may pick a token more than `MAX_GAP` below llama.cpp's
+/// best (itself: 4–6 of 1280 steps, 0.3–0.5%).
+const MAX_OVER_GAP_SHARE: f32 = 0.012;
+/// No pick may be further below llama.cpp's best than this (itself: up to 0.85).
+const MAX_ANY_GAP: f32 = 1.5;
 
-/// Where a prompt first leaves llama.cpp's greedy path.
+/// A step where our best token is not llama.cpp's.
 #[derive(Debug)]
 #[allow(dead_code)] // fields are read through Debug in failure messages
-struct Departure {
+struct Miss {
     slot: usize,
     step: usize,
     ours: u32,
@@ -146,49 +161,49 @@ fn greedy_decode_follows_llama_cpp() {
         }
     }
     let mut logits = model.forward(&batch, &mut cache).expect("prefill");
-    let mut active: Vec<usize> = (0..cases.len()).collect();
-    let mut departures: Vec<Departure> = Vec::new();
-    // |our log-softmax - llama.cpp's| over its top 5, at every step before a departure.
+    let verbose = std::env::var_os("GOLDEN_VERBOSE").is_some();
+    // Every step of every prompt: is our best token llama.cpp's, and if not, how far
+    // below llama.cpp's best it ranks there.
+    let mut misses: Vec<Miss> = Vec::new();
+    let mut compared = 0usize;
+    // |our log-softmax - llama.cpp's| over its top 5, at every step.
     let mut diffs: Vec<f32> = Vec::new();
 
     for step in 0..steps {
-        let mut next = Vec::new();
-        for (&slot, l) in active.iter().zip(&logits) {
+        for (slot, l) in logits.iter().enumerate() {
             let c = &cases[slot];
             let lp = log_softmax(l);
             let ours = argmax(l);
-            if std::env::var_os("GOLDEN_VERBOSE").is_some() {
+            if verbose {
                 let d = c.top[step].iter().map(|&(id, want)| lp[id as usize] - want);
                 println!("prompt {slot} step {step}: {:?}", d.collect::<Vec<_>>());
             }
-            if ours == c.tokens[step] {
-                diffs.extend(
-                    c.top[step]
-                        .iter()
-                        .map(|&(id, want)| (lp[id as usize] - want).abs()),
-                );
-                next.push(slot);
-                continue;
-            }
-            let best = c.top[step][0].1;
-            departures.push(Departure {
-                slot,
-                step,
-                ours,
-                theirs: c.tokens[step],
-                gap: c.top[step]
+            diffs.extend(
+                c.top[step]
                     .iter()
-                    .find(|&&(id, _)| id == ours)
-                    .map(|&(_, lp)| best - lp),
-            });
+                    .map(|&(id, want)| (lp[id as usize] - want).abs()),
+            );
+            compared += 1;
+            if ours != c.tokens[step] {
+                let best = c.top[step][0].1;
+                misses.push(Miss {
+                    slot,
+                    step,
+                    ours,
+                    theirs: c.tokens[step],
+                    gap: c.top[step]
+                        .iter()
+                        .find(|&&(id, _)| id == ours)
+                        .map(|&(_, lp)| best - lp),
+                });
+            }
         }
-        active = next;
-        if active.is_empty() || step + 1 == steps {
+        if step + 1 == steps {
             break;
         }
-        let batch: Vec<BatchEntry> = active
-            .iter()
-            .map(|&slot| BatchEntry {
+        // Teacher forcing: every prompt continues with llama.cpp's token.
+        let batch: Vec<BatchEntry> = (0..cases.len())
+            .map(|slot| BatchEntry {
                 slot,
                 pos: cache.len(slot),
                 token: cases[slot].tokens[step],
@@ -200,32 +215,46 @@ fn greedy_decode_follows_llama_cpp() {
 
     let mean = diffs.iter().sum::<f32>() / diffs.len().max(1) as f32;
     let max = diffs.iter().copied().fold(0f32, f32::max);
-    let outside: Vec<&Departure> = departures
-        .iter()
-        .filter(|d| d.gap.is_none_or(|g| g > MAX_GAP))
-        .collect();
+    let outside_top5 = misses.iter().filter(|m| m.gap.is_none()).count();
+    let mut gaps: Vec<f32> = misses.iter().filter_map(|m| m.gap).collect();
+    gaps.sort_by(f32::total_cmp);
+    let over = gaps.iter().filter(|&&g| g > MAX_GAP).count();
+    let largest = gaps.last().copied().unwrap_or(0.0);
+    let clean = (0..cases.len())
+        .filter(|&slot| misses.iter().all(|m| m.slot != slot))
+        .count();
     println!(
-        "{}/{} prompts follow llama.cpp for {steps} steps; before departures |log-prob diff| \
-         mean {mean:.4}, max {max:.4} ({} values); {} of {} first departures exceed a gap of \
-         {MAX_GAP}",
-        cases.len() - departures.len(),
+        "{} of {compared} steps pick llama.cpp's token ({clean}/{} prompts at every step); \
+         |log-prob diff| over its top 5 mean {mean:.4}, max {max:.4}; of {} other picks \
+         {outside_top5} are outside its top 5, {over} more than {MAX_GAP} below its best \
+         (largest gap {largest:.3})",
+        compared - misses.len(),
         cases.len(),
-        diffs.len(),
-        outside.len(),
-        departures.len()
+        misses.len(),
     );
-    for d in &departures {
+    for m in &misses {
         println!(
-            "  prompt {}: departs at step {}: ours {}, llama.cpp {}, gap {:?}",
-            d.slot, d.step, d.ours, d.theirs, d.gap
+            "  prompt {} step {}: ours {}, llama.cpp {}, gap {:?}",
+            m.slot, m.step, m.ours, m.theirs, m.gap
         );
     }
     assert!(
-        outside.is_empty(),
-        "departures outside llama.cpp's top 5 or more than {MAX_GAP} below its best: {outside:#?}"
-    );
-    assert!(
         mean < MAX_MEAN_DIFF,
         "mean |log-prob diff| {mean} >= {MAX_MEAN_DIFF}"
+    );
+    assert_eq!(
+        outside_top5, 0,
+        "picks outside llama.cpp's top 5: {misses:#?}"
+    );
+    assert!(
+        (misses.len() as f32) <= MAX_MISS_SHARE * compared as f32,
+        "{} of {compared} steps pick another token than llama.cpp (at most {MAX_MISS_SHARE} allowed)",
+        misses.len()
+    );
+    assert!(
+        (over as f32) <= MAX_OVER_GAP_SHARE * compared as f32 && largest <= MAX_ANY_GAP,
+        "{over} of {compared} steps pick a token more than {MAX_GAP} below llama.cpp's best \
+         (at most a share of {MAX_OVER_GAP_SHARE} allowed), largest gap {largest} (at most \
+         {MAX_ANY_GAP})"
     );
 }
