@@ -40,6 +40,9 @@ pub struct BestProof {
     pub proof: String,
     pub mean_score: Option<f64>,
     pub self_score: Option<f64>,
+    /// Whether the proof followed the output protocol (proof and self-evaluation
+    /// found); a proof that did not can be verified but never passes.
+    pub parsed: bool,
     pub verifications: Vec<VerificationSummary>,
     pub round: u32,
 }
@@ -95,6 +98,7 @@ pub fn summarize(
             proof: s.proof.body.clone().unwrap_or_default(),
             mean_score: s.mean,
             self_score: s.proof.score,
+            parsed: s.proof.status == store::ParseStatus::Ok,
             round: s.proof.round,
             verifications: s
                 .verifications

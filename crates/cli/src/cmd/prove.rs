@@ -252,6 +252,25 @@ fn print_disagreement(d: &Disagreement) {
     );
 }
 
+/// Why the reported best proof did not pass although no verification found fault in
+/// it, or `None` when it passed or a verification scored it below 1.
+fn why_not_passed(solved: bool, b: &search::BestProof) -> Option<&'static str> {
+    let all_one = !b.verifications.is_empty()
+        && b.verifications
+            .iter()
+            .all(|v| v.score == Some(1.0) || !v.counted);
+    if solved || !all_one {
+        return None;
+    }
+    if !b.parsed {
+        return Some(
+            "it does not follow the output protocol (no self-evaluation was found), \
+             and only such proofs can pass",
+        );
+    }
+    Some("not every planned verification of it is stored (an interrupted run resumes them)")
+}
+
 fn print_summary(o: &Outcome) {
     let status = if o.solved { "SOLVED" } else { "not solved" };
     println!(
@@ -280,13 +299,59 @@ fn print_summary(o: &Outcome) {
                 .filter(|v| v.score == Some(1.0))
                 .count();
             println!(
-                "  best proof {} (round {}): mean score {mean}, {passed}/{} verifications scored 1\n",
+                "  best proof {} (round {}): mean score {mean}, {passed}/{} verifications scored 1",
                 b.proof_id,
                 b.round,
                 b.verifications.len()
             );
+            if let Some(why) = why_not_passed(o.solved, b) {
+                println!("  it did not pass: {why}");
+            }
+            println!();
             println!("{}\n", b.proof.trim());
         }
         None => println!("  no proof followed the output protocol\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why_not_passed;
+    use search::outcome::VerificationSummary;
+    use search::BestProof;
+
+    fn best(parsed: bool, scores: &[Option<f64>]) -> BestProof {
+        BestProof {
+            proof_id: "p0".into(),
+            proof: "proof".into(),
+            mean_score: Some(1.0),
+            self_score: parsed.then_some(1.0),
+            parsed,
+            verifications: scores
+                .iter()
+                .enumerate()
+                .map(|(i, &score)| VerificationSummary {
+                    id: format!("v{i}"),
+                    score,
+                    parsed: score.is_some(),
+                    counted: true,
+                    text: String::new(),
+                })
+                .collect(),
+            round: 0,
+        }
+    }
+
+    #[test]
+    fn an_unparsable_proof_scored_one_everywhere_says_why_it_failed() {
+        let all_one = [Some(1.0); 4];
+        let why = why_not_passed(false, &best(false, &all_one)).unwrap();
+        assert!(why.contains("output protocol"), "{why}");
+        let why = why_not_passed(false, &best(true, &all_one)).unwrap();
+        assert!(why.contains("planned verification"), "{why}");
+        assert_eq!(why_not_passed(true, &best(true, &all_one)), None);
+        // A verification below 1 explains itself.
+        let doubted = [Some(1.0), Some(0.5)];
+        assert_eq!(why_not_passed(false, &best(false, &doubted)), None);
     }
 }
