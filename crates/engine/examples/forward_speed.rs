@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The model defaults to the test model (`$VERIMATH_TEST_MODEL`, else the cache).
-//! Threads follow rayon (`RAYON_NUM_THREADS`, default: all cores).
+//! Threads: `RAYON_NUM_THREADS`, default all cores (the kernels' team takes rayon's count).
 
 use std::path::PathBuf;
 use std::sync::Arc;

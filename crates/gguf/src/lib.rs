@@ -39,6 +39,8 @@
 //!   `kernels::scalar` and `kernels::avx2` hold the row-by-row dot products,
 //!   `kernels::packed` (256-bit) and `kernels::packed512` (512-bit) the batch kernels
 //!   that take eight or sixteen vectors to a register.
+//! - `pool` — the team of threads the kernels and the forward pass split their loops
+//!   over ([`pool::for_each`]).
 //!
 //! Every count, length and offset in a file is checked against the file size before
 //! anything is allocated or sliced, so a damaged or hostile file yields an error,
@@ -51,6 +53,7 @@ pub mod error;
 pub mod file;
 pub mod half;
 pub mod kernels;
+pub mod pool;
 pub mod quantize;
 pub mod types;
 pub mod value;

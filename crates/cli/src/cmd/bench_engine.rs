@@ -1,15 +1,17 @@
 //! `verimath bench engine`: local engine speed, optionally against llama.cpp.
 //!
-//! Measures, each several times (medians printed): prompt processing tokens/s on a
+//! Measures, in several rounds (medians printed): prompt processing tokens/s on a
 //! ~512-token prompt; decode tokens/s of one sequence; aggregate decode tokens/s of 4,
 //! 16 and 64 sequences (64: the paper's verifications per proof) sharing a 128-token
-//! prompt (prefilled once); and the peak resident memory of each engine's process. Decoding is greedy on
-//! a prose prompt, so both engines do the same work (only an end-of-text token, which
-//! such a prompt makes unlikely, would end one of our sequences early). With
-//! `--reference PYTHON` (a Python with llama-cpp-python, see
-//! scripts/install-bench-reference.sh) prompts of the same lengths go to llama.cpp in
-//! the same run, through its low-level batch API with the prompt shared by all
-//! sequences, and the ratios verimath / llama.cpp are printed.
+//! prompt (prefilled once); and the peak resident memory of each engine's process.
+//! Decoding is greedy on a prose prompt, so both engines do the same work (only an
+//! end-of-text token, which such a prompt makes unlikely, would end one of our
+//! sequences early). With `--reference PYTHON` (a Python with llama-cpp-python, see
+//! scripts/install-bench-reference.sh) each round of ours is followed by one of
+//! llama.cpp on prompts of the same lengths, in a process of its own, through its
+//! low-level batch API with the prompt shared by all sequences; the ratio printed is
+//! the median of the rounds' ratios, so drift in the machine's speed over the run
+//! (these machines are shared) moves both sides of a ratio alike.
 //!
 //! Every run of ours starts from a prompt of its own (a numbered passage), so the
 //! prompt cache never serves a measurement it should not. One more figure measures
@@ -38,7 +40,8 @@ pub struct Args {
     /// A Python interpreter with llama-cpp-python to measure llama.cpp in the same run.
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Runs of each measurement; the median is reported.
+    /// Rounds: each runs every measurement once on each engine (ours, then
+    /// llama.cpp's); medians are reported.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
     /// Tokens generated per sequence in the decode measurements.
@@ -91,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let long_prompt = prompt_tokens(&m, LONG_PROMPT_TOKENS, 0);
     let short_prompt = prompt_tokens(&m, SHARED_PROMPT_TOKENS, 0);
     eprintln!(
-        "model {} ({}), {} runs each, {} decoded tokens per sequence",
+        "model {} ({}), {} rounds, {} decoded tokens per sequence",
         path.display(),
         m.config.architecture,
         args.repeats,
@@ -102,19 +105,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     m.engine
         .generate(GenerateRequest::greedy(prompt_tokens(&m, 16, 9999), 2))?;
 
+    // Rounds alternate between the engines, so a machine whose speed drifts during
+    // the run (these are shared machines) moves both sides of a round alike; each
+    // ratio printed is the median of the rounds' own ratios.
     let mut ours = Figures::default();
+    let mut theirs = args.reference.as_ref().map(|_| Figures::default());
     for r in 0..args.repeats {
-        let prompt = prompt_tokens(&m, LONG_PROMPT_TOKENS, 1 + r);
-        let out = m.engine.generate(GenerateRequest::greedy(prompt, 1))?;
-        ours.prompt.push(out.timings.prompt_tokens_per_s());
-    }
-    for (i, &n) in SEQUENCES.iter().enumerate() {
-        for r in 0..args.repeats {
-            let prompt = prompt_tokens(&m, SHARED_PROMPT_TOKENS, 100 * (i + 1) + r);
-            let mut request = GenerateRequest::greedy(prompt, args.decode_tokens);
-            request.n = n;
-            let out = m.engine.generate(request)?;
-            ours.decode[i].push(out.timings.decode_tokens_per_s());
+        measure_round(&m, r, args.decode_tokens, &mut ours)?;
+        if let (Some(python), Some(theirs)) = (&args.reference, theirs.as_mut()) {
+            let round = run_reference(python, &path, &args, &long_prompt, &short_prompt, r == 0)?;
+            theirs.add_round(round);
         }
     }
     let mut cached = 0;
@@ -144,19 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     drop(m);
 
-    let reference = match &args.reference {
-        Some(python) => Some(run_reference(
-            python,
-            &path,
-            &args,
-            &long_prompt,
-            &short_prompt,
-        )?),
-        None => None,
-    };
     print_table(
         &ours,
-        reference.as_ref(),
+        theirs.as_ref(),
         long_prompt.len(),
         short_prompt.len(),
     );
@@ -175,6 +165,27 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         println!("load average at the end: {}", avg.join(" "));
     }
     Ok(0)
+}
+
+/// One round of our measurements: the long prompt, then decoding each number of
+/// sequences; prompts are new each round so the prompt cache serves none of them.
+fn measure_round(
+    m: &LoadedModel,
+    round: usize,
+    decode_tokens: usize,
+    ours: &mut Figures,
+) -> anyhow::Result<()> {
+    let prompt = prompt_tokens(m, LONG_PROMPT_TOKENS, 1 + round);
+    let out = m.engine.generate(GenerateRequest::greedy(prompt, 1))?;
+    ours.prompt.push(out.timings.prompt_tokens_per_s());
+    for (i, &n) in SEQUENCES.iter().enumerate() {
+        let prompt = prompt_tokens(m, SHARED_PROMPT_TOKENS, 100 * (i + 1) + round);
+        let mut request = GenerateRequest::greedy(prompt, decode_tokens);
+        request.n = n;
+        let out = m.engine.generate(request)?;
+        ours.decode[i].push(out.timings.decode_tokens_per_s());
+    }
+    Ok(())
 }
 
 /// One profiled prefill and one profiled 16-sequence decode, each with its table.
@@ -269,6 +280,25 @@ struct Figures {
     reuse: Vec<f64>,
 }
 
+impl Figures {
+    /// Appends another round's runs; memory figures keep the largest seen.
+    fn add_round(&mut self, round: Figures) {
+        self.prompt.extend(round.prompt);
+        for (mine, more) in self.decode.iter_mut().zip(round.decode) {
+            mine.extend(more);
+        }
+        self.peak_memory = self.peak_memory.max(round.peak_memory);
+        self.cache_per_token = self.cache_per_token.or(round.cache_per_token);
+        self.reuse.extend(round.reuse);
+    }
+}
+
+/// The median of the ratios of runs paired in order (round by round).
+fn paired_ratio(ours: &[f64], theirs: &[f64]) -> f64 {
+    let ratios: Vec<f64> = ours.iter().zip(theirs).map(|(a, b)| a / b).collect();
+    median(&ratios)
+}
+
 fn median(values: &[f64]) -> f64 {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
     if v.is_empty() {
@@ -305,14 +335,14 @@ fn print_table(ours: &Figures, reference: Option<&Figures>, long: usize, short: 
     let _ = writeln!(
         out,
         "{:<66} {:>10} {:>10} {:>7}",
-        "median of runs", "verimath", "llama.cpp", "ratio"
+        "median of rounds (ratio: median of the rounds' ratios)", "verimath", "llama.cpp", "ratio"
     );
     for (what, ours, theirs) in rows {
         let a = median(ours);
         match theirs {
             Some(t) => {
-                let b = median(t);
-                let _ = writeln!(out, "{what:<66} {a:>10.1} {b:>10.1} {:>7.2}", a / b);
+                let (b, ratio) = (median(t), paired_ratio(ours, t));
+                let _ = writeln!(out, "{what:<66} {a:>10.1} {b:>10.1} {ratio:>7.2}");
             }
             None => {
                 let _ = writeln!(out, "{what:<66} {a:>10.1} {:>10} {:>7}", "-", "-");
@@ -355,13 +385,15 @@ fn peak_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Run llama.cpp through the embedded script with the same prompts and sizes.
+/// One round of llama.cpp through the embedded script, with the same prompts and
+/// sizes, in a process of its own.
 fn run_reference(
     python: &PathBuf,
     model: &std::path::Path,
     args: &Args,
     long_prompt: &[u32],
     short_prompt: &[u32],
+    announce: bool,
 ) -> anyhow::Result<Figures> {
     let dir = std::env::temp_dir().join(format!("verimath-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -373,7 +405,7 @@ fn run_reference(
         "batch": BATCH,
         "threads": args.threads,
         "seqs": SEQUENCES,
-        "repeats": args.repeats,
+        "repeats": 1,
         "decode_tokens": args.decode_tokens,
         "long_prompt": long_prompt,
         "short_prompt": short_prompt,
@@ -381,11 +413,13 @@ fn run_reference(
     // llama.cpp's OpenMP threads spin while waiting; on a busy machine that costs it
     // far more than it gains (OMP_WAIT_POLICY=passive avoids it). Say which applied.
     let policy = std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "unset (spinning)".into());
-    eprintln!(
-        "running llama.cpp with {}, {} threads, OMP_WAIT_POLICY {policy} ...",
-        python.display(),
-        args.threads
-    );
+    if announce {
+        eprintln!(
+            "llama.cpp: {}, {} threads, OMP_WAIT_POLICY {policy}; one round each after ours",
+            python.display(),
+            args.threads
+        );
+    }
     let mut child = Command::new(python)
         .arg(&script)
         .stdin(Stdio::piped())

@@ -362,24 +362,6 @@ pub struct EngineInfo {
     pub vocab_size: usize,
 }
 
-/// Runs `f` as a worker of a thread pool of its own, sized as rayon's global pool.
-///
-/// The forward pass splits every matrix product over the pool. Called from a thread
-/// outside the pool, each split would hand the work to the workers and put the caller
-/// to sleep until they finish: two wake-ups per product, a few hundred products per
-/// token. As a worker, the engine thread takes its share of each split itself and its
-/// partners are often still spinning from the previous one.
-fn on_own_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(rayon::current_num_threads())
-        .thread_name(|i| format!("verimath-worker-{i}"))
-        .build()
-    {
-        Ok(pool) => pool.install(f),
-        Err(_) => f(),
-    }
-}
-
 /// A handle to the engine thread. Dropping it lets the thread finish the requests it
 /// holds and stop.
 pub struct Engine {
@@ -404,9 +386,7 @@ impl Engine {
         let loop_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("verimath-engine".into())
-            .spawn(move || {
-                on_own_pool(move || scheduler::run(decoder, vocab, options, loop_stats, rx))
-            })
+            .spawn(move || scheduler::run(decoder, vocab, options, loop_stats, rx))
             .ok();
         Engine {
             commands: thread.as_ref().map(|_| tx),

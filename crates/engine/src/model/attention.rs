@@ -7,8 +7,6 @@
 //! up to and including its own. Entries of one slot see each other causally because
 //! they were all written before any attends.
 
-use rayon::prelude::*;
-
 use super::attend::{attend_heads, HeadSlice, MAX_HEADS};
 use super::layers::{Linear, RmsNorm, Rope};
 use super::{BatchEntry, ModelError};
@@ -87,28 +85,33 @@ impl SelfAttention {
         let cache: &KvCache = cache;
         let group = self.n_head / self.n_head_kv;
         let tasks = n * self.n_head_kv;
-        let split = (2 * rayon::current_num_threads()).div_ceil(tasks).max(1);
+        let split = (2 * gguf::pool::threads()).div_ceil(tasks).max(1);
         let per = group.div_ceil(split).min(MAX_HEADS);
-        out.par_chunks_mut(hd * group)
-            .enumerate()
-            .for_each(|(i, o)| {
-                let (e, g) = (i / self.n_head_kv, i % self.n_head_kv);
-                let entry = &batch[e];
-                let q_group = &q[e * q_width + g * group * hd..][..group * hd];
-                let head = HeadSlice {
-                    width: kv_width,
-                    off: g * hd,
-                    len: hd,
-                };
-                let keys = (cache.keys(layer, entry.slot), head);
-                let values = (cache.values(layer, entry.slot), head);
-                let lo = self.window.map_or(0, |w| (entry.pos + 1).saturating_sub(w));
-                o.par_chunks_mut(hd * per)
-                    .zip(q_group.par_chunks(hd * per))
-                    .for_each(|(o, q)| {
-                        attend_heads(q, keys, values, lo..entry.pos + 1, self.scale, o)
-                    });
-            });
+        let tiles = group.div_ceil(per);
+        // Task `t` is tile `t % tiles` of (entry, cached head) `t / tiles`.
+        let ranges: Vec<_> = (0..tasks * tiles)
+            .map(|t| {
+                let first = t / tiles * group + t % tiles * per;
+                let heads = per.min(group - t % tiles * per);
+                first * hd..(first + heads) * hd
+            })
+            .collect();
+        gguf::pool::for_each_range_mut(&mut out, &ranges, |t, o| {
+            let i = t / tiles;
+            let (e, g) = (i / self.n_head_kv, i % self.n_head_kv);
+            let entry = &batch[e];
+            let first = g * group + t % tiles * per;
+            let q = &q[e * q_width + first * hd..][..o.len()];
+            let head = HeadSlice {
+                width: kv_width,
+                off: g * hd,
+                len: hd,
+            };
+            let keys = (cache.keys(layer, entry.slot), head);
+            let values = (cache.values(layer, entry.slot), head);
+            let lo = self.window.map_or(0, |w| (entry.pos + 1).saturating_sub(w));
+            attend_heads(q, keys, values, lo..entry.pos + 1, self.scale, o)
+        });
         let positions: usize = batch.iter().map(|e| e.pos + 1).sum();
         crate::profile::record(
             || "attention".into(),

@@ -55,7 +55,6 @@
 use std::sync::Arc;
 
 use gguf::{GgmlType, GgufFile, GgufWriter};
-use rayon::prelude::*;
 
 use super::attend::{attend_heads, HeadSlice, MAX_HEADS};
 use super::layers::{
@@ -290,22 +289,28 @@ impl LatentAttention {
         };
         // Every head reads the one cached latent: a task per entry and tile of heads.
         let per = h_n.min(MAX_HEADS);
-        o.par_chunks_mut(r * h_n).enumerate().for_each(|(e, out)| {
-            let entry = &batch[e];
+        let tiles = h_n.div_ceil(per);
+        // Task `t` is tile `t % tiles` of entry `t / tiles`.
+        let ranges: Vec<_> = (0..n * tiles)
+            .map(|t| {
+                let first = t / tiles * h_n + t % tiles * per;
+                let heads = per.min(h_n - t % tiles * per);
+                first * r..(first + heads) * r
+            })
+            .collect();
+        gguf::pool::for_each_range_mut(&mut o, &ranges, |t, out| {
+            let entry = &batch[t / tiles];
             let keys = cache.keys(layer, entry.slot);
-            let q_e = &q_abs[e * h_n * width..][..h_n * width];
-            out.par_chunks_mut(r * per)
-                .zip(q_e.par_chunks(width * per))
-                .for_each(|(out, q)| {
-                    attend_heads(
-                        q,
-                        (keys, key),
-                        (keys, value),
-                        Self::positions(entry),
-                        self.scale,
-                        out,
-                    )
-                });
+            let first = ranges[t].start / r;
+            let q = &q_abs[first * width..][..out.len() / r * width];
+            attend_heads(
+                q,
+                (keys, key),
+                (keys, value),
+                Self::positions(entry),
+                self.scale,
+                out,
+            )
         });
         let positions: usize = batch.iter().map(|e| e.pos + 1).sum();
         crate::profile::record(

@@ -8,7 +8,6 @@ use std::sync::{Arc, OnceLock};
 
 use gguf::half::{f16_to_f32, f32_to_f16};
 use gguf::{GgufFile, QMatrix, TensorInfo};
-use rayon::prelude::*;
 
 use super::ModelError;
 
@@ -364,16 +363,17 @@ impl GatedMlp {
         // The activation costs an exp per value: split long prompts across the cores.
         let clock = crate::profile::start();
         let width = self.gate.rows();
-        g.par_chunks_mut(width)
-            .zip(u.par_chunks(width))
-            .for_each(|(g, u)| match self.act {
+        gguf::pool::for_each_chunk_mut(&mut g, width, |i, g| {
+            let u = &u[i * width..][..g.len()];
+            match self.act {
                 Activation::Silu => super::vexp::silu_mul(g, u),
                 act => {
                     for (g, u) in g.iter_mut().zip(u) {
                         *g = act.apply(*g) * u;
                     }
                 }
-            });
+            }
+        });
         crate::profile::record(|| "ffn activation".into(), clock, 0.0);
         self.down.apply(&g, n)
     }

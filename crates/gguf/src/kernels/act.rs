@@ -7,7 +7,9 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use rayon::prelude::*;
+use std::sync::Mutex;
+
+use crate::pool;
 
 use crate::half::{f16_to_f32, f32_to_f16};
 use crate::types::QK_K;
@@ -47,12 +49,23 @@ const PARALLEL_BLOCKS: usize = 512;
 
 /// Quantizes `x` into blocks of `n` values with `block`, appending to `out`.
 fn quantize_with<T: Send>(x: &[f32], n: usize, out: &mut Vec<T>, block: fn(&[f32]) -> T) {
-    if x.len() / n < PARALLEL_BLOCKS {
+    let blocks = x.len() / n;
+    if blocks < PARALLEL_BLOCKS {
         out.extend(x.chunks_exact(n).map(block));
-    } else {
-        let mut v = Vec::new();
-        x.par_chunks_exact(n).map(block).collect_into_vec(&mut v);
-        out.append(&mut v);
+        return;
+    }
+    // A piece per item, put together in order afterwards.
+    let per = blocks.div_ceil(pool::threads() * 4);
+    let pieces: Vec<Mutex<Vec<T>>> = (0..blocks.div_ceil(per))
+        .map(|_| Mutex::default())
+        .collect();
+    pool::for_each(pieces.len(), |i| {
+        let end = ((i + 1) * per).min(blocks);
+        let piece: Vec<T> = x[i * per * n..end * n].chunks_exact(n).map(block).collect();
+        *pieces[i].lock().unwrap_or_else(|p| p.into_inner()) = piece;
+    });
+    for p in pieces {
+        out.append(&mut p.into_inner().unwrap_or_else(|p| p.into_inner()));
     }
 }
 

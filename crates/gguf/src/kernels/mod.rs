@@ -21,11 +21,10 @@ mod tile;
 
 use std::sync::OnceLock;
 
-use rayon::prelude::*;
-
 use crate::blocks::{as_blocks, Block};
 use crate::error::GgufError;
 use crate::file::{GgufFile, TensorInfo};
+use crate::pool;
 use crate::types::GgmlType;
 use act::{ActQ8K, ActQ8_0};
 use tile::{Fallback, Scalar, Tile};
@@ -369,12 +368,7 @@ impl<'a> QMatrix<'a> {
                 }
             }
         };
-        let items = self.rows.div_ceil(chunk);
-        if items == 1 {
-            work(0);
-        } else {
-            (0..items).into_par_iter().for_each(work);
-        }
+        pool::for_each(self.rows.div_ceil(chunk), work);
     }
 
     /// As `packed_batch`, for Q4_K and Q6_K weights against Q8_K vectors, on the
@@ -421,12 +415,7 @@ impl<'a> QMatrix<'a> {
                 }
             }
         };
-        let items = self.rows.div_ceil(chunk);
-        if items == 1 {
-            work(0);
-        } else {
-            (0..items).into_par_iter().for_each(work);
-        }
+        pool::for_each(self.rows.div_ceil(chunk), work);
     }
 
     fn q8k_acts(&self, xs: &[f32], batch: usize, out: &mut [f32], k: &impl Tile<ActQ8K>) {
@@ -450,7 +439,7 @@ impl<'a> QMatrix<'a> {
         let chunk = chunk_rows(self.rows, self.data.len() * batch);
         let act = |b: usize| &acts[b * stride..(b + 1) * stride];
         let per_block = vectors_per_block(stride * std::mem::size_of::<A>());
-        let work = |(ci, o): (usize, &mut [f32])| {
+        let work = |ci: usize, o: &mut [f32]| {
             let first = ci * chunk;
             if batch == 1 {
                 for (i, v) in o.iter_mut().enumerate() {
@@ -478,21 +467,13 @@ impl<'a> QMatrix<'a> {
             }
         };
         if batch == 1 {
-            if chunk >= self.rows {
-                out.chunks_mut(chunk).enumerate().for_each(work);
-            } else {
-                out.par_chunks_mut(chunk).enumerate().for_each(work);
-            }
+            pool::for_each_chunk_mut(out, chunk, work);
             return;
         }
         // Workers fill a row-major [row][batch] buffer (each worker owns a
         // contiguous piece); one transpose then gives the [batch][row] output.
         let mut tmp = vec![0f32; self.rows * batch];
-        if chunk >= self.rows {
-            tmp.chunks_mut(chunk * batch).enumerate().for_each(work);
-        } else {
-            tmp.par_chunks_mut(chunk * batch).enumerate().for_each(work);
-        }
+        pool::for_each_chunk_mut(&mut tmp, chunk * batch, work);
         for (r, vals) in tmp.chunks_exact(batch).enumerate() {
             for (b, &v) in vals.iter().enumerate() {
                 out[b * self.rows + r] = v;
@@ -558,6 +539,6 @@ fn chunk_rows(rows: usize, work_bytes: usize) -> usize {
     if work_bytes < SMALL {
         return rows.max(1);
     }
-    let items = rayon::current_num_threads() * 4;
+    let items = pool::threads() * 4;
     rows.div_ceil(items).max(1)
 }
