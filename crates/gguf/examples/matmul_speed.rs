@@ -86,7 +86,7 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .map(Into::into)
         .unwrap_or_else(default_model);
     let t = Instant::now();
-    let file = GgufFile::open_resident(&path)?;
+    let file = GgufFile::open_for_kernels(&path)?;
     println!("open: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
     println!(
         "kernels: {:?}, threads: {}",

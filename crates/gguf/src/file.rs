@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::cursor::Cursor;
 use crate::error::GgufError;
+use crate::kernels::{tiles16, Isa, Layout};
 use crate::types::GgmlType;
 use crate::value::Value;
 
@@ -28,6 +29,9 @@ pub struct TensorInfo {
     pub dtype: GgmlType,
     /// Absolute byte offset of the tensor's data in the file.
     pub offset: u64,
+    /// How the data is laid out in memory: as in the file unless the file was
+    /// opened with [`GgufFile::open_for_kernels`] and the tensor repacked.
+    pub layout: Layout,
 }
 
 impl TensorInfo {
@@ -113,6 +117,19 @@ impl GgufFile {
     /// (or where that is unknown) is mapped instead, as [`GgufFile::open`] does,
     /// so a model that does not fit still runs from the page cache.
     pub fn open_resident(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
+        Self::open_resident_with(path, false)
+    }
+
+    /// As [`GgufFile::open_resident`], and then, where this CPU runs the 512-bit
+    /// kernels, repacks every 2-D Q4_K tensor whose shape allows it into tiles of
+    /// sixteen rows (see [`crate::kernels::tiles16`]; the tensor's `layout` says so),
+    /// in place: the same bytes in another order, no memory added. A file that is
+    /// mapped rather than read stays as it is.
+    pub fn open_for_kernels(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
+        Self::open_resident_with(path, Isa::detect() == Isa::Avx512Vnni)
+    }
+
+    fn open_resident_with(path: impl AsRef<Path>, repack: bool) -> Result<GgufFile, GgufError> {
         let mut file = std::fs::File::open(path.as_ref())?;
         let len = file.metadata()?.len();
         let fits = available_memory().is_some_and(|avail| len <= avail / 2);
@@ -127,7 +144,22 @@ impl GgufFile {
         #[cfg(target_os = "linux")]
         let _ = mem.advise(memmap2::Advice::HugePage);
         std::io::Read::read_exact(&mut file, &mut mem[..])?;
-        Self::parse(Storage::Mapped(mem.make_read_only()?))
+        let mut header = Header::parse(&mem[..])?;
+        if repack {
+            for t in &mut header.tensors {
+                let (rows, cols) = (t.rows() as usize, t.cols() as usize);
+                if t.dtype == GgmlType::Q4_K && t.dims.len() == 2 && tiles16::fits(rows, cols) {
+                    let start = t.offset as usize;
+                    let end = start + t.n_bytes() as usize;
+                    tiles16::repack_q4_k(&mut mem[start..end], rows, cols);
+                    t.layout = Layout::Tiles16;
+                }
+            }
+        }
+        Ok(Self::with_header(
+            Storage::Mapped(mem.make_read_only()?),
+            header,
+        ))
     }
 
     /// Parses a GGUF image held in memory.
@@ -137,8 +169,12 @@ impl GgufFile {
 
     fn parse(storage: Storage) -> Result<GgufFile, GgufError> {
         let header = Header::parse(storage.bytes())?;
+        Ok(Self::with_header(storage, header))
+    }
+
+    fn with_header(storage: Storage, header: Header) -> GgufFile {
         let by_name = header.by_name;
-        Ok(GgufFile {
+        GgufFile {
             storage,
             version: header.version,
             metadata: header.metadata,
@@ -146,7 +182,7 @@ impl GgufFile {
             by_name,
             alignment: header.alignment,
             data_start: header.data_start,
-        })
+        }
     }
 
     /// The GGUF format version (2 or 3).
@@ -386,6 +422,7 @@ impl RawTensor {
                 dims: self.dims,
                 dtype,
                 offset: start,
+                layout: Layout::Rows,
             }),
             _ => Err(GgufError::TensorOutOfBounds {
                 name: self.name,

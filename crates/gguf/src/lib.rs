@@ -62,7 +62,7 @@ pub mod writer;
 pub use dequant::dequantize;
 pub use error::GgufError;
 pub use file::{GgufFile, TensorInfo};
-pub use kernels::{Isa, QMatrix};
+pub use kernels::{Isa, Layout, QMatrix};
 pub use quantize::quantize;
 pub use types::{GgmlType, QK_K};
 pub use value::Value;

@@ -138,9 +138,9 @@ pub struct LoadedModel {
 }
 
 /// Read a GGUF file into memory (mapped when it is too large, see
-/// [`GgufFile::open_resident`]), load model and tokenizer, and start the engine thread.
+/// [`GgufFile::open_for_kernels`]), load model and tokenizer, and start the engine thread.
 pub fn load_engine(path: &Path, options: LoadOptions) -> Result<LoadedModel, EngineLoadError> {
-    let file = GgufFile::open_resident(path).map_err(|source| EngineLoadError::Open {
+    let file = GgufFile::open_for_kernels(path).map_err(|source| EngineLoadError::Open {
         path: path.to_path_buf(),
         source,
     })?;

@@ -57,12 +57,12 @@ impl Linear {
 
     fn matrix(&self) -> Result<QMatrix<'_>, ModelError> {
         let data = self.file.tensor_data(&self.info);
-        QMatrix::new(self.info.dtype, self.rows, self.cols, data).map_err(|source| {
-            ModelError::Tensor {
+        QMatrix::new(self.info.dtype, self.rows, self.cols, data)
+            .and_then(|m| m.with_layout(self.info.layout))
+            .map_err(|source| ModelError::Tensor {
                 name: self.info.name.clone(),
                 source,
-            }
-        })
+            })
     }
 
     /// `out[b * rows + r] = W[r] . xs[b * cols ..] (+ bias[r])` for `batch` inputs.
@@ -108,7 +108,10 @@ impl Linear {
             expected: vec![self.cols as u64, (first + count) as u64],
             found: self.info.dims.clone(),
         };
-        if first + count > self.rows || self.bias.is_some() {
+        // A tiled matrix splits only at whole tiles of sixteen rows.
+        let tiled = self.info.layout == gguf::Layout::Tiles16;
+        let whole_tiles = first.is_multiple_of(16) && count.is_multiple_of(16);
+        if first + count > self.rows || self.bias.is_some() || (tiled && !whole_tiles) {
             return Err(shape_error());
         }
         let row_bytes = self

@@ -205,9 +205,9 @@ impl Model {
         Ok(Model { file, arch })
     }
 
-    /// Reads a GGUF file into memory (see [`GgufFile::open_resident`]) and loads it.
+    /// Reads a GGUF file into memory (see [`GgufFile::open_for_kernels`]) and loads it.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Model, ModelError> {
-        let file = GgufFile::open_resident(path)?;
+        let file = GgufFile::open_for_kernels(path)?;
         Model::load(Arc::new(file))
     }
 

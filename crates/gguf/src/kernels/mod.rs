@@ -18,6 +18,7 @@ mod packed512;
 mod row512;
 mod scalar;
 mod tile;
+pub mod tiles16;
 
 use std::sync::OnceLock;
 
@@ -96,14 +97,26 @@ impl Isa {
     }
 }
 
+/// How a matrix's blocks are laid out in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// As in the file: each row's blocks in a run.
+    #[default]
+    Rows,
+    /// Q4_K repacked at load into tiles of sixteen rows ([`tiles16`]), for the
+    /// 512-bit kernel; the same bytes, in another order.
+    Tiles16,
+}
+
 /// A 2-D weight matrix in its stored format: `rows` rows of `cols` values, row-major
-/// (ggml dims `[cols, rows]`).
+/// (ggml dims `[cols, rows]`) unless `layout` says otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct QMatrix<'a> {
     pub dtype: GgmlType,
     pub rows: usize,
     pub cols: usize,
     pub data: &'a [u8],
+    pub layout: Layout,
 }
 
 impl<'a> QMatrix<'a> {
@@ -136,7 +149,22 @@ impl<'a> QMatrix<'a> {
             rows,
             cols,
             data,
+            layout: Layout::Rows,
         })
+    }
+
+    /// The same bytes read in `layout` (checked to suit the type and shape).
+    pub fn with_layout(mut self, layout: Layout) -> Result<Self, GgufError> {
+        if layout == Layout::Tiles16
+            && !(self.dtype == GgmlType::Q4_K && tiles16::fits(self.rows, self.cols))
+        {
+            return Err(GgufError::Shape(format!(
+                "a {}x{} {} matrix cannot be in 16-row tiles",
+                self.rows, self.cols, self.dtype
+            )));
+        }
+        self.layout = layout;
+        Ok(self)
     }
 
     /// A view of a tensor of `file`; tensors with more than two dims are flattened
@@ -145,7 +173,7 @@ impl<'a> QMatrix<'a> {
         let too_big = |_| GgufError::Shape(format!("tensor `{}` too large", t.name));
         let rows = usize::try_from(t.rows()).map_err(too_big)?;
         let cols = usize::try_from(t.cols()).map_err(too_big)?;
-        Self::new(t.dtype, rows, cols, file.tensor_data(t))
+        Self::new(t.dtype, rows, cols, file.tensor_data(t))?.with_layout(t.layout)
     }
 
     /// Bytes per row.
@@ -153,10 +181,33 @@ impl<'a> QMatrix<'a> {
         self.cols / self.dtype.block_size() * self.dtype.type_size()
     }
 
-    /// The stored bytes of row `r`.
+    /// The stored bytes of row `r` (file layout only: see [`QMatrix::rows_into`]).
+    ///
+    /// # Panics
+    /// If the matrix is tiled.
     pub fn row_data(&self, r: usize) -> &'a [u8] {
+        assert_eq!(self.layout, Layout::Rows, "row_data on a tiled matrix");
         let rb = self.row_bytes();
         &self.data[r * rb..(r + 1) * rb]
+    }
+
+    /// Rows `first..first + n` in the file's layout: the stored bytes, or for a tiled
+    /// matrix the rows rebuilt in `scratch`.
+    pub fn rows_into<'s>(&self, first: usize, n: usize, scratch: &'s mut Vec<u8>) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        let rb = self.row_bytes();
+        match self.layout {
+            Layout::Rows => &self.data[first * rb..(first + n) * rb],
+            Layout::Tiles16 => {
+                scratch.resize(n * rb, 0);
+                for (i, row) in scratch.chunks_exact_mut(rb).enumerate() {
+                    tiles16::unpack_row_q4_k(self.data, self.cols, first + i, row);
+                }
+                scratch
+            }
+        }
     }
 
     /// Decodes row `row` into `out` (`out.len() == cols`).
@@ -167,7 +218,9 @@ impl<'a> QMatrix<'a> {
         assert!(row < self.rows, "row {row} out of {}", self.rows);
         assert_eq!(out.len(), self.cols, "output length");
         // The type and sizes were validated in `new`, so decoding cannot fail.
-        let r = crate::dequant::dequantize(self.dtype, self.row_data(row), out);
+        let mut scratch = Vec::new();
+        let data = self.rows_into(row, 1, &mut scratch);
+        let r = crate::dequant::dequantize(self.dtype, data, out);
         debug_assert!(r.is_ok());
     }
 
@@ -193,6 +246,31 @@ impl<'a> QMatrix<'a> {
         let wide = simd && isa == Isa::Avx512Vnni;
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (simd, vnni, wide);
+        if self.layout == Layout::Tiles16 {
+            #[cfg(target_arch = "x86_64")]
+            if wide {
+                // SAFETY: `wide` is true only when the CPU has AVX2, FMA, F16C,
+                // AVX512-F, AVX512-BW and AVX512-VNNI.
+                unsafe {
+                    if batch < packed512::MIN_BATCH {
+                        self.tiles_q4_k(xs, batch, out);
+                    } else {
+                        self.packed_batch_k(xs, batch, out, KPath::Zmm);
+                    }
+                }
+                return;
+            }
+            // Repacking happens only where the 512-bit kernels run; elsewhere (tests,
+            // a capped instruction set) the file's layout is rebuilt for the call.
+            let mut flat = Vec::new();
+            self.rows_into(0, self.rows, &mut flat);
+            let m = QMatrix {
+                data: &flat,
+                layout: Layout::Rows,
+                ..*self
+            };
+            return m.matmul_with(isa, xs, batch, out);
+        }
         macro_rules! pick {
             ($acts:ident, $scalar:expr, $one:ident, $batch4:ident) => {
                 pick!($acts, $scalar, $one, $batch4, $one, $batch4)
@@ -388,7 +466,6 @@ impl<'a> QMatrix<'a> {
             _ => (packed::pack_k(&acts, nb, batch), Vec::new()),
         };
         let chunk = chunk_rows(self.rows, self.data.len() * batch);
-        let rb = self.row_bytes();
         let q6 = self.dtype == GgmlType::Q6_K;
         let outp = packed::OutPtr {
             ptr: out.as_mut_ptr(),
@@ -397,10 +474,11 @@ impl<'a> QMatrix<'a> {
         };
         let work = |ci: usize| {
             let mut dec: Vec<packed::DecodedK> = (0..SUB).map(|_| Default::default()).collect();
+            let mut scratch = Vec::new();
             let end = ((ci + 1) * chunk).min(self.rows);
             for sub in (ci * chunk..end).step_by(SUB) {
                 let n = SUB.min(end - sub);
-                let data = &self.data[sub * rb..(sub + n) * rb];
+                let data = self.rows_into(sub, n, &mut scratch);
                 // SAFETY: as in `packed_batch`, with the features `path` needs.
                 unsafe {
                     packed::decode_rows_k(self.dtype, data, nb, &mut dec[..n]);
@@ -416,6 +494,47 @@ impl<'a> QMatrix<'a> {
             }
         };
         pool::for_each(self.rows.div_ceil(chunk), work);
+    }
+
+    /// A tiled Q4_K matrix against fewer vectors than the batch kernel takes: each
+    /// worker takes whole tiles of sixteen rows, and each tile meets the vectors four
+    /// at a time (see [`tiles16`]).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX512-F, AVX512-BW and AVX512-VNNI.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn tiles_q4_k(&self, xs: &[f32], batch: usize, out: &mut [f32]) {
+        let nb = self.cols / 256;
+        let mut acts = Vec::with_capacity(batch * nb);
+        act::quantize_q8k(xs, &mut acts);
+        let sums = tiles16::group_sums(&acts);
+        let act_refs: Vec<&[ActQ8K]> = acts.chunks_exact(nb).collect();
+        let sum_refs: Vec<&[tiles16::GroupSums]> = sums.chunks_exact(nb).collect();
+        let tiles = self.rows / tiles16::ROWS;
+        let tile_bytes = self.data.len() / tiles;
+        let per_item = chunk_rows(tiles, self.data.len() * batch);
+        let outp = packed::OutPtr {
+            ptr: out.as_mut_ptr(),
+            rows: self.rows,
+            batch,
+        };
+        pool::for_each(tiles.div_ceil(per_item), |ci| {
+            let mut res = [[0f32; tiles16::ROWS]; 4];
+            for t in ci * per_item..((ci + 1) * per_item).min(tiles) {
+                let data = &self.data[t * tile_bytes..(t + 1) * tile_bytes];
+                for v0 in (0..batch).step_by(4) {
+                    let v1 = (v0 + 4).min(batch);
+                    // SAFETY: the caller's CPU features; `data` is one whole tile.
+                    unsafe {
+                        tiles16::tile_q4_k(data, nb, &act_refs[v0..v1], &sum_refs[v0..v1], &mut res)
+                    };
+                    for (j, v) in (v0..v1).enumerate() {
+                        // SAFETY: this item alone owns the tile's rows of the output.
+                        unsafe { outp.put_rows(v, t * tiles16::ROWS, &res[j]) };
+                    }
+                }
+            }
+        });
     }
 
     fn q8k_acts(&self, xs: &[f32], batch: usize, out: &mut [f32], k: &impl Tile<ActQ8K>) {

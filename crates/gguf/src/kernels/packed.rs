@@ -228,6 +228,17 @@ unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
+    /// Writes `vals` as the products of rows `r..r + vals.len()` with vector `b`.
+    ///
+    /// # Safety
+    /// `b < batch`, `r + vals.len() <= rows`, `ptr` valid for `rows * batch` values,
+    /// and no other thread writes those rows.
+    #[inline(always)]
+    pub(super) unsafe fn put_rows(&self, b: usize, r: usize, vals: &[f32]) {
+        debug_assert!(b < self.batch && r + vals.len() <= self.rows);
+        std::ptr::copy_nonoverlapping(vals.as_ptr(), self.ptr.add(b * self.rows + r), vals.len());
+    }
+
     /// Writes lane `c` of `v` as the product of row `r` with vector `g * L + c`
     /// (groups of `L` vectors), skipping the padding past the batch.
     ///
