@@ -124,9 +124,11 @@ impl GgufFile {
     /// kernels, repacks every 2-D Q4_K tensor whose shape allows it into tiles of
     /// sixteen rows (see [`crate::kernels::tiles16`]; the tensor's `layout` says so),
     /// in place: the same bytes in another order, no memory added. A file that is
-    /// mapped rather than read stays as it is.
+    /// mapped rather than read stays as it is. `VERIMATH_REPACK=0` keeps every
+    /// tensor in the file's layout (for comparisons).
     pub fn open_for_kernels(path: impl AsRef<Path>) -> Result<GgufFile, GgufError> {
-        Self::open_resident_with(path, Isa::detect() == Isa::Avx512Vnni)
+        let allowed = std::env::var("VERIMATH_REPACK").map_or(true, |v| v != "0");
+        Self::open_resident_with(path, allowed && Isa::detect() == Isa::Avx512Vnni)
     }
 
     fn open_resident_with(path: impl AsRef<Path>, repack: bool) -> Result<GgufFile, GgufError> {

@@ -22,8 +22,8 @@
 //! ```
 //!
 //! Module map:
-//! - `file` — [`GgufFile`] (open/mmap or open_resident, metadata lookups, tensor index, tensor bytes)
-//!   and [`TensorInfo`].
+//! - `file` — [`GgufFile`] (open/mmap, open_resident, or open_for_kernels with Q4_K
+//!   repacked; metadata lookups, tensor index, tensor bytes) and [`TensorInfo`].
 //! - `cursor` — the bounds-checked header reader behind `GgufFile`.
 //! - `value` — metadata [`Value`]s and their accessors.
 //! - `types` — [`GgmlType`] ids, block sizes and bytes per block.
@@ -38,7 +38,8 @@
 //!   ([`Isa`]); `kernels::act` quantizes activations the way llama.cpp does,
 //!   `kernels::scalar` and `kernels::avx2` hold the row-by-row dot products,
 //!   `kernels::packed` (256-bit) and `kernels::packed512` (512-bit) the batch kernels
-//!   that take eight or sixteen vectors to a register.
+//!   that take eight or sixteen vectors to a register, `kernels::tiles16` Q4_K
+//!   repacked into 16-row tiles ([`Layout`]) and its kernel for a few vectors.
 //! - `pool` — the team of threads the kernels and the forward pass split their loops
 //!   over ([`pool::for_each`]).
 //!

@@ -5,7 +5,9 @@
 //! then each worker takes a chunk of rows and, for every row, computes its dot
 //! product with every input vector, so each weight row is read from memory once per
 //! call whatever the batch size. The SIMD path is chosen at run time from the CPU's
-//! features; the scalar path computes the same integer sums.
+//! features; the scalar path computes the same integer sums. A Q4_K matrix repacked
+//! at load into tiles of sixteen rows ([`Layout::Tiles16`], see [`tiles16`]) is
+//! taken a tile at a time instead of a row at a time.
 
 pub mod act;
 #[cfg(target_arch = "x86_64")]
