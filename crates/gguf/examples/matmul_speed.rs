@@ -73,14 +73,6 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    // Time the products as the engine runs them: from a worker of the pool, which
-    // takes its share of each split, not from a thread that hands the work over and
-    // sleeps until it is done.
-    let pool = rayon::ThreadPoolBuilder::new().build()?;
-    pool.install(run)
-}
-
-fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let path = std::env::args()
         .nth(1)
         .map(Into::into)
@@ -91,7 +83,7 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!(
         "kernels: {:?}, threads: {}",
         Isa::detect(),
-        rayon::current_num_threads()
+        gguf::pool::threads()
     );
     let names = [
         "blk.0.attn_q.weight",

@@ -148,9 +148,22 @@ impl GgufFile {
         std::io::Read::read_exact(&mut file, &mut mem[..])?;
         let mut header = Header::parse(&mem[..])?;
         if repack {
+            // A tensor whose bytes another tensor shares (the format does not forbid
+            // it) stays as it is: repacking it would scramble the other one.
+            let spans: Vec<(u64, u64)> = header
+                .tensors
+                .iter()
+                .map(|t| (t.offset, t.offset + t.n_bytes()))
+                .collect();
+            let shared =
+                |s: u64, e: u64| spans.iter().filter(|&&(a, b)| a < e && s < b).count() > 1;
             for t in &mut header.tensors {
                 let (rows, cols) = (t.rows() as usize, t.cols() as usize);
-                if t.dtype == GgmlType::Q4_K && t.dims.len() == 2 && tiles16::fits(rows, cols) {
+                let tileable = t.dtype == GgmlType::Q4_K && t.dims.len() == 2;
+                if tileable
+                    && tiles16::fits(rows, cols)
+                    && !shared(t.offset, t.offset + t.n_bytes())
+                {
                     let start = t.offset as usize;
                     let end = start + t.n_bytes() as usize;
                     tiles16::repack_q4_k(&mut mem[start..end], rows, cols);

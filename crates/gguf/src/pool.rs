@@ -13,10 +13,11 @@
 //! thread, or from inside a loop) runs on its calling thread, item by item, so
 //! callers never wait for each other and nesting cannot deadlock.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -43,8 +44,9 @@ struct Team {
     done: AtomicUsize,
     /// Helpers asleep (or about to be); the caller wakes them when non-zero.
     sleepers: AtomicUsize,
-    /// Whether an item panicked on a helper in the current loop.
-    panicked: AtomicBool,
+    /// The first panic of an item on a helper in the current loop, for the caller
+    /// to resume.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// Taken by the caller of a loop for its whole duration.
     busy: AtomicBool,
     helpers: OnceLock<Vec<Thread>>,
@@ -55,11 +57,17 @@ struct Team {
 // between an epoch's bump (Release/Acquire on `epoch`) and their report on `done`.
 unsafe impl Sync for Team {}
 
-/// Threads that run a loop, the caller included: rayon's count (`RAYON_NUM_THREADS`,
-/// else one per core), fixed at first use.
+/// Threads that run a loop, the caller included: `RAYON_NUM_THREADS` as rayon reads
+/// it (the tools' usual knob), else one per core; fixed at first use.
 pub fn threads() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
-    *N.get_or_init(|| rayon::current_num_threads().max(1))
+    *N.get_or_init(|| {
+        let set = std::env::var("RAYON_NUM_THREADS").ok();
+        match set.and_then(|v| v.trim().parse::<usize>().ok()) {
+            Some(n) if n > 0 => n,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    })
 }
 
 fn team() -> &'static Team {
@@ -71,7 +79,7 @@ fn team() -> &'static Team {
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
+            panic: Mutex::new(None),
             busy: AtomicBool::new(false),
             helpers: OnceLock::new(),
         }));
@@ -115,8 +123,13 @@ impl Team {
             // SAFETY: see `impl Sync for Team`: the caller published this job before
             // bumping the epoch and keeps it alive until this helper reports done.
             let job = unsafe { &**self.job.get() };
-            if catch_unwind(AssertUnwindSafe(|| self.drain(job))).is_err() {
-                self.panicked.store(true, Relaxed);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.drain(job))) {
+                // Kept, not dropped here: a payload whose drop panics would end this
+                // thread before it reports, and the caller would wait for ever.
+                let mut slot = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.is_none() {
+                    *slot = Some(p);
+                }
             }
             self.done.fetch_add(1, Release);
         }
@@ -156,7 +169,6 @@ impl Team {
         unsafe { *self.job.get() = (job as *const Job<'_>).cast() };
         self.next.store(0, Relaxed);
         self.done.store(0, Relaxed);
-        self.panicked.store(false, Relaxed);
         self.epoch.fetch_add(1, SeqCst);
         if self.sleepers.load(SeqCst) > 0 {
             for t in self.helpers.get().into_iter().flatten() {
@@ -170,11 +182,9 @@ impl Team {
         }
         // SAFETY: no helper reads the pointer again before the next epoch.
         unsafe { *self.job.get() = std::ptr::null() };
-        if let Err(p) = mine {
+        let theirs = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(p) = mine.err().or(theirs) {
             resume_unwind(p);
-        }
-        if self.panicked.load(Relaxed) {
-            panic!("a parallel loop item panicked on a worker thread");
         }
     }
 }
@@ -341,7 +351,9 @@ mod tests {
                 }
             })
         });
-        assert!(r.is_err());
+        // The item's own message comes through, from whichever thread ran it.
+        let p = r.expect_err("the loop panicked");
+        assert_eq!(p.downcast_ref::<&str>(), Some(&"item 40"));
         // The team still works afterwards.
         let n = AtomicUsize::new(0);
         for_each(10, |_| {

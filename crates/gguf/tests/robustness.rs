@@ -319,3 +319,59 @@ fn resident_and_mapped_files_agree() {
     assert!(GgufFile::open_resident(dir.join("missing.gguf")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `open_for_kernels` repacks a tileable Q4_K tensor where the 512-bit kernels run
+/// (and only there), leaves the others as they are, and multiplies as the file does.
+#[test]
+fn files_opened_for_kernels_multiply_as_read() {
+    use gguf::{Isa, Layout, QMatrix};
+    let dir = std::env::temp_dir().join(format!("gguf-kernels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tiles.gguf");
+    let (rows, cols) = (32, 512);
+    let w: Vec<f32> = (0..rows * cols)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let mut writer = GgufWriter::new();
+    writer.add_metadata("general.architecture", "tiny");
+    writer
+        .add_f32_tensor("tiled", &[cols as u64, rows as u64], GgmlType::Q4_K, &w)
+        .unwrap();
+    writer
+        .add_f32_tensor("odd", &[cols as u64, 8], GgmlType::Q4_K, &w[..8 * cols])
+        .unwrap();
+    std::fs::write(&path, writer.to_bytes().unwrap()).unwrap();
+    let plain = GgufFile::open_resident(&path).unwrap();
+    let fast = GgufFile::open_for_kernels(&path).unwrap();
+    let repacks = Isa::detect() == Isa::Avx512Vnni && std::env::var("VERIMATH_REPACK").is_err();
+    let want = if repacks {
+        Layout::Tiles16
+    } else {
+        Layout::Rows
+    };
+    assert_eq!(fast.tensor("tiled").unwrap().layout, want);
+    assert_eq!(
+        fast.tensor("odd").unwrap().layout,
+        Layout::Rows,
+        "8 rows do not tile"
+    );
+    let x: Vec<f32> = (0..3 * cols)
+        .map(|i| ((i * 11) % 29) as f32 / 14.0 - 1.0)
+        .collect();
+    for name in ["tiled", "odd"] {
+        let a = QMatrix::from_tensor(&plain, plain.tensor(name).unwrap()).unwrap();
+        let b = QMatrix::from_tensor(&fast, fast.tensor(name).unwrap()).unwrap();
+        for batch in [1, 3] {
+            let (mut ya, mut yb) = (vec![0f32; batch * a.rows], vec![0f32; batch * a.rows]);
+            a.matmul(&x[..batch * cols], batch, &mut ya);
+            b.matmul(&x[..batch * cols], batch, &mut yb);
+            for (i, (p, q)) in ya.iter().zip(&yb).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-4 * p.abs().max(1.0),
+                    "{name} {batch} {i}: {p} {q}"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -75,6 +75,26 @@ pub(crate) fn attend(
 /// Most query heads one call of [`attend_heads`] takes.
 pub(crate) const MAX_HEADS: usize = 16;
 
+/// Output ranges of attention tasks over `units` runs of `group` heads of `width`
+/// values each, in tiles of up to `per` heads: task `t` is tile `t % tiles` of unit
+/// `t / tiles`, where `tiles = group.div_ceil(per)` (returned with the ranges).
+pub(crate) fn head_tiles(
+    units: usize,
+    group: usize,
+    per: usize,
+    width: usize,
+) -> (usize, Vec<std::ops::Range<usize>>) {
+    let tiles = group.div_ceil(per);
+    let ranges = (0..units * tiles)
+        .map(|t| {
+            let first = t / tiles * group + t % tiles * per;
+            let heads = per.min(group - t % tiles * per);
+            first * width..(first + heads) * width
+        })
+        .collect();
+    (tiles, ranges)
+}
+
 /// [`attend`] for `qs.len() / k.len` query heads (at most [`MAX_HEADS`]) that share
 /// the cached head `k`/`v`: query head `h` is `qs[h * k.len..][..k.len]`, its output
 /// `out[h * v.len..][..v.len]`.

@@ -7,7 +7,7 @@
 //! up to and including its own. Entries of one slot see each other causally because
 //! they were all written before any attends.
 
-use super::attend::{attend_heads, HeadSlice, MAX_HEADS};
+use super::attend::{attend_heads, head_tiles, HeadSlice, MAX_HEADS};
 use super::layers::{Linear, RmsNorm, Rope};
 use super::{BatchEntry, ModelError};
 use crate::kv_cache::KvCache;
@@ -87,15 +87,8 @@ impl SelfAttention {
         let tasks = n * self.n_head_kv;
         let split = (2 * gguf::pool::threads()).div_ceil(tasks).max(1);
         let per = group.div_ceil(split).min(MAX_HEADS);
-        let tiles = group.div_ceil(per);
         // Task `t` is tile `t % tiles` of (entry, cached head) `t / tiles`.
-        let ranges: Vec<_> = (0..tasks * tiles)
-            .map(|t| {
-                let first = t / tiles * group + t % tiles * per;
-                let heads = per.min(group - t % tiles * per);
-                first * hd..(first + heads) * hd
-            })
-            .collect();
+        let (tiles, ranges) = head_tiles(tasks, group, per, hd);
         gguf::pool::for_each_range_mut(&mut out, &ranges, |t, o| {
             let i = t / tiles;
             let (e, g) = (i / self.n_head_kv, i % self.n_head_kv);

@@ -56,7 +56,7 @@ use std::sync::Arc;
 
 use gguf::{GgmlType, GgufFile, GgufWriter};
 
-use super::attend::{attend_heads, HeadSlice, MAX_HEADS};
+use super::attend::{attend_heads, head_tiles, HeadSlice, MAX_HEADS};
 use super::layers::{
     add_assign, embed, Activation, GatedMlp, Linear, RmsNorm, Rope, RopeStyle, Yarn,
 };
@@ -289,15 +289,8 @@ impl LatentAttention {
         };
         // Every head reads the one cached latent: a task per entry and tile of heads.
         let per = h_n.min(MAX_HEADS);
-        let tiles = h_n.div_ceil(per);
         // Task `t` is tile `t % tiles` of entry `t / tiles`.
-        let ranges: Vec<_> = (0..n * tiles)
-            .map(|t| {
-                let first = t / tiles * h_n + t % tiles * per;
-                let heads = per.min(h_n - t % tiles * per);
-                first * r..(first + heads) * r
-            })
-            .collect();
+        let (tiles, ranges) = head_tiles(n, h_n, per, r);
         gguf::pool::for_each_range_mut(&mut o, &ranges, |t, out| {
             let entry = &batch[t / tiles];
             let keys = cache.keys(layer, entry.slot);

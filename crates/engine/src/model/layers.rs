@@ -108,11 +108,24 @@ impl Linear {
             expected: vec![self.cols as u64, (first + count) as u64],
             found: self.info.dims.clone(),
         };
-        // A tiled matrix splits only at whole tiles of sixteen rows.
-        let tiled = self.info.layout == gguf::Layout::Tiles16;
-        let whole_tiles = first.is_multiple_of(16) && count.is_multiple_of(16);
-        if first + count > self.rows || self.bias.is_some() || (tiled && !whole_tiles) {
+        if first + count > self.rows || self.bias.is_some() {
             return Err(shape_error());
+        }
+        // A tiled matrix splits in place only at whole tiles of sixteen rows; other
+        // slices get their rows rebuilt in the file's layout, in a file of their own.
+        let tiled = self.info.layout == gguf::Layout::Tiles16;
+        if tiled && !(first.is_multiple_of(16) && count.is_multiple_of(16)) {
+            let mut rows = Vec::new();
+            self.matrix()?.rows_into(first, count, &mut rows);
+            let dims = [self.cols as u64, count as u64];
+            let mut w = gguf::GgufWriter::new();
+            w.add_tensor(&self.info.name, &dims, self.info.dtype, rows.to_vec())?;
+            let file = Arc::new(GgufFile::from_bytes(w.to_bytes()?)?);
+            let info = file
+                .tensor(&self.info.name)
+                .cloned()
+                .ok_or_else(shape_error)?;
+            return Linear::new(file, info);
         }
         let row_bytes = self
             .info
