@@ -148,28 +148,7 @@ impl GgufFile {
         std::io::Read::read_exact(&mut file, &mut mem[..])?;
         let mut header = Header::parse(&mem[..])?;
         if repack {
-            // A tensor whose bytes another tensor shares (the format does not forbid
-            // it) stays as it is: repacking it would scramble the other one.
-            let spans: Vec<(u64, u64)> = header
-                .tensors
-                .iter()
-                .map(|t| (t.offset, t.offset + t.n_bytes()))
-                .collect();
-            let shared =
-                |s: u64, e: u64| spans.iter().filter(|&&(a, b)| a < e && s < b).count() > 1;
-            for t in &mut header.tensors {
-                let (rows, cols) = (t.rows() as usize, t.cols() as usize);
-                let tileable = t.dtype == GgmlType::Q4_K && t.dims.len() == 2;
-                if tileable
-                    && tiles16::fits(rows, cols)
-                    && !shared(t.offset, t.offset + t.n_bytes())
-                {
-                    let start = t.offset as usize;
-                    let end = start + t.n_bytes() as usize;
-                    tiles16::repack_q4_k(&mut mem[start..end], rows, cols);
-                    t.layout = Layout::Tiles16;
-                }
-            }
+            repack_tiles(&mut mem, &mut header.tensors);
         }
         Ok(Self::with_header(
             Storage::Mapped(mem.make_read_only()?),
@@ -445,6 +424,25 @@ impl RawTensor {
                 end: end.unwrap_or(u64::MAX),
                 file_len,
             }),
+        }
+    }
+}
+
+/// Repacks every 2-D Q4_K tensor of `tensors` whose shape tiles into 16-row tiles,
+/// in place in the file image `mem`, and marks its layout. A tensor whose bytes
+/// another tensor shares (the format does not forbid it) stays as it is: repacking
+/// it would scramble the other one.
+fn repack_tiles(mem: &mut [u8], tensors: &mut [TensorInfo]) {
+    let span = |t: &TensorInfo| (t.offset, t.offset + t.n_bytes());
+    let spans: Vec<(u64, u64)> = tensors.iter().map(span).collect();
+    for t in tensors {
+        let (start, end) = span(t);
+        let shared = spans.iter().filter(|&&(a, b)| a < end && start < b).count() > 1;
+        let (rows, cols) = (t.rows() as usize, t.cols() as usize);
+        let tileable = t.dtype == GgmlType::Q4_K && t.dims.len() == 2 && tiles16::fits(rows, cols);
+        if tileable && !shared {
+            tiles16::repack_q4_k(&mut mem[start as usize..end as usize], rows, cols);
+            t.layout = Layout::Tiles16;
         }
     }
 }

@@ -201,13 +201,14 @@ pub fn for_each(items: usize, f: impl Fn(usize) + Sync) {
         (0..items).for_each(f);
         return;
     }
-    struct Release<'a>(&'a AtomicBool);
-    impl Drop for Release<'_> {
+    /// Frees the team when the loop ends, unwinding included.
+    struct Unlock<'a>(&'a AtomicBool);
+    impl Drop for Unlock<'_> {
         fn drop(&mut self) {
-            self.0.store(false, std::sync::atomic::Ordering::Release);
+            self.0.store(false, Release);
         }
     }
-    let _release = Release(&team.busy);
+    let _unlock = Unlock(&team.busy);
     team.run(&Job { f: &f, items });
 }
 

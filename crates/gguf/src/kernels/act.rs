@@ -9,9 +9,8 @@
 
 use std::sync::Mutex;
 
-use crate::pool;
-
 use crate::half::{f16_to_f32, f32_to_f16};
+use crate::pool;
 use crate::types::QK_K;
 
 /// 32 activations `d * qs[i]`, with `s = d * sum(qs)` (weights stored as unsigned
