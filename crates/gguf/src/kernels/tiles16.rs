@@ -1,5 +1,5 @@
 //! Q4_K weights repacked at load into tiles of sixteen rows, and the AVX-512 kernel
-//! that multiplies them by one to four vectors (decoding a few sequences).
+//! that multiplies them by one to four vectors at a time (any batch is taken four by four).
 //!
 //! In the file each row is a run of 144-byte super-blocks. Repacked, sixteen rows
 //! share each super-block position: the tile's super-block `i` holds, in the same
