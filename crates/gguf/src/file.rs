@@ -428,7 +428,7 @@ impl RawTensor {
     }
 }
 
-/// Repacks every 2-D Q4_K tensor of `tensors` whose shape tiles into 16-row tiles,
+/// Repacks every 2-D Q4_K and Q6_K tensor of `tensors` whose shape tiles into 16-row tiles,
 /// in place in the file image `mem`, and marks its layout. A tensor whose bytes
 /// another tensor shares (the format does not forbid it) stays as it is: repacking
 /// it would scramble the other one.
@@ -439,9 +439,9 @@ fn repack_tiles(mem: &mut [u8], tensors: &mut [TensorInfo]) {
         let (start, end) = span(t);
         let shared = spans.iter().filter(|&&(a, b)| a < end && start < b).count() > 1;
         let (rows, cols) = (t.rows() as usize, t.cols() as usize);
-        let tileable = t.dtype == GgmlType::Q4_K && t.dims.len() == 2 && tiles16::fits(rows, cols);
+        let tileable = t.dims.len() == 2 && tiles16::fits(t.dtype, rows, cols);
         if tileable && !shared {
-            tiles16::repack_q4_k(&mut mem[start as usize..end as usize], rows, cols);
+            tiles16::repack(t.dtype, &mut mem[start as usize..end as usize], rows, cols);
             t.layout = Layout::Tiles16;
         }
     }

@@ -219,48 +219,56 @@ fn long_rows_and_large_batches_are_blocked() {
 /// the tile kernel below eight vectors, the batch kernel (rows rebuilt) above, the
 /// file's layout rebuilt where the 512-bit kernels do not run.
 #[test]
-fn tiled_q4_k_matches_the_file_layout() {
+fn tiled_k_quants_match_the_file_layout() {
     use gguf::kernels::tiles16;
     use gguf::Layout;
     let (rows, cols) = (48, 768);
-    let w = Lcg(7).vec(rows * cols);
-    let plain = quantize(GgmlType::Q4_K, &w).unwrap();
-    let mut tiled = plain.clone();
-    tiles16::repack_q4_k(&mut tiled, rows, cols);
-    let flat = QMatrix::new(GgmlType::Q4_K, rows, cols, &plain).unwrap();
-    let tiles = QMatrix::new(GgmlType::Q4_K, rows, cols, &tiled)
-        .unwrap()
-        .with_layout(Layout::Tiles16)
-        .unwrap();
-    let mut a = vec![0f32; cols];
-    let mut b = vec![0f32; cols];
-    for r in [0, 15, 16, 47] {
-        flat.dequantize_row(r, &mut a);
-        tiles.dequantize_row(r, &mut b);
-        assert_eq!(a, b, "row {r}");
-    }
-    let mut rng = Lcg(8);
-    // 77 vectors cross a block of the tile kernel's vectors (72 at this width).
-    for batch in [1, 2, 3, 4, 5, 7, 8, 19, 77] {
-        let xs = rng.vec(batch * cols);
-        let (_, mag) = reference(&flat, &xs, batch);
-        let mut want = vec![f32::NAN; batch * rows];
-        flat.matmul_with(Isa::Scalar, &xs, batch, &mut want);
-        for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512Vnni] {
-            let mut got = vec![f32::NAN; batch * rows];
-            tiles.matmul_with(isa, &xs, batch, &mut got);
-            for i in 0..want.len() {
-                assert!(
-                    (got[i] - want[i]).abs() <= 1e-5 * mag[i] + 1e-5,
-                    "batch {batch} {isa:?} out {i}: tiled {} file layout {}",
-                    got[i],
-                    want[i]
-                );
+    for dtype in [GgmlType::Q4_K, GgmlType::Q6_K] {
+        let w = Lcg(7).vec(rows * cols);
+        let plain = quantize(dtype, &w).unwrap();
+        let mut tiled = plain.clone();
+        tiles16::repack(dtype, &mut tiled, rows, cols);
+        let flat = QMatrix::new(dtype, rows, cols, &plain).unwrap();
+        let tiles = QMatrix::new(dtype, rows, cols, &tiled)
+            .unwrap()
+            .with_layout(Layout::Tiles16)
+            .unwrap();
+        let mut a = vec![0f32; cols];
+        let mut b = vec![0f32; cols];
+        for r in [0, 15, 16, 47] {
+            flat.dequantize_row(r, &mut a);
+            tiles.dequantize_row(r, &mut b);
+            assert_eq!(a, b, "{dtype} row {r}");
+        }
+        let mut rng = Lcg(8);
+        // 305 vectors cross a block of the tile kernels' vectors (299 at this width).
+        for batch in [1, 2, 3, 4, 5, 7, 8, 19, 305] {
+            let xs = rng.vec(batch * cols);
+            let (_, mag) = reference(&flat, &xs, batch);
+            let mut want = vec![f32::NAN; batch * rows];
+            flat.matmul_with(Isa::Scalar, &xs, batch, &mut want);
+            for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512Vnni] {
+                let mut got = vec![f32::NAN; batch * rows];
+                tiles.matmul_with(isa, &xs, batch, &mut got);
+                for i in 0..want.len() {
+                    assert!(
+                        (got[i] - want[i]).abs() <= 1e-5 * mag[i] + 1e-5,
+                        "{dtype} batch {batch} {isa:?} out {i}: tiled {} file layout {}",
+                        got[i],
+                        want[i]
+                    );
+                }
             }
         }
     }
-    // Only Q4_K in whole tiles can be tiled.
-    assert!(QMatrix::new(GgmlType::Q4_K, 8, 256, &plain[..8 * 144])
+    let plain = quantize(GgmlType::Q4_K, &Lcg(7).vec(8 * 256)).unwrap();
+    // Only Q4_K and Q6_K in whole tiles can be tiled.
+    assert!(QMatrix::new(GgmlType::Q4_K, 8, 256, &plain)
+        .unwrap()
+        .with_layout(Layout::Tiles16)
+        .is_err());
+    let q8 = quantize(GgmlType::Q8_0, &Lcg(7).vec(16 * 256)).unwrap();
+    assert!(QMatrix::new(GgmlType::Q8_0, 16, 256, &q8)
         .unwrap()
         .with_layout(Layout::Tiles16)
         .is_err());

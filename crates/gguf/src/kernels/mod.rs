@@ -5,7 +5,7 @@
 //! then each worker takes a chunk of rows and, for every row, computes its dot
 //! product with every input vector, so each weight row is read from memory once per
 //! call whatever the batch size. The SIMD path is chosen at run time from the CPU's
-//! features; the scalar path computes the same integer sums. A Q4_K matrix repacked
+//! features; the scalar path computes the same integer sums. A Q4_K or Q6_K matrix repacked
 //! at load into tiles of sixteen rows ([`Layout::Tiles16`], see [`tiles16`]) is
 //! taken a tile at a time instead of a row at a time.
 
@@ -105,8 +105,8 @@ pub enum Layout {
     /// As in the file: each row's blocks in a run.
     #[default]
     Rows,
-    /// Q4_K repacked at load into tiles of sixteen rows ([`tiles16`]), for the
-    /// 512-bit kernel; the same bytes, in another order.
+    /// Q4_K or Q6_K repacked at load into tiles of sixteen rows ([`tiles16`]), for
+    /// the 512-bit kernels; the same bytes, in another order.
     Tiles16,
 }
 
@@ -157,9 +157,7 @@ impl<'a> QMatrix<'a> {
 
     /// The same bytes read in `layout` (checked to suit the type and shape).
     pub fn with_layout(mut self, layout: Layout) -> Result<Self, GgufError> {
-        if layout == Layout::Tiles16
-            && !(self.dtype == GgmlType::Q4_K && tiles16::fits(self.rows, self.cols))
-        {
+        if layout == Layout::Tiles16 && !tiles16::fits(self.dtype, self.rows, self.cols) {
             return Err(GgufError::Shape(format!(
                 "a {}x{} {} matrix cannot be in 16-row tiles",
                 self.rows, self.cols, self.dtype
@@ -205,7 +203,7 @@ impl<'a> QMatrix<'a> {
             Layout::Tiles16 => {
                 scratch.resize(n * rb, 0);
                 for (i, row) in scratch.chunks_exact_mut(rb).enumerate() {
-                    tiles16::unpack_row_q4_k(self.data, self.cols, first + i, row);
+                    tiles16::unpack_row(self.dtype, self.data, self.cols, first + i, row);
                 }
                 scratch
             }
@@ -253,7 +251,16 @@ impl<'a> QMatrix<'a> {
             if wide {
                 // SAFETY: `wide` is true only when the CPU has AVX2, FMA, F16C,
                 // AVX512-F, AVX512-BW and AVX512-VNNI.
-                unsafe { self.tiles_q4_k(xs, batch, out) };
+                unsafe {
+                    if self.dtype == GgmlType::Q4_K {
+                        self.tiles(xs, batch, out, tiles16::group_sums, tiles16::tile_q4_k)
+                    } else if batch < tiles16::Q6_K_MAX_BATCH {
+                        self.tiles(xs, batch, out, tiles16::offsets, tiles16::tile_q6_k)
+                    } else {
+                        // Rows rebuilt a few dozen at a time for the batch kernel.
+                        self.packed_batch_k(xs, batch, out, KPath::Zmm)
+                    }
+                };
                 return;
             }
             // Repacking happens only where the 512-bit kernels run; elsewhere (tests,
@@ -492,22 +499,31 @@ impl<'a> QMatrix<'a> {
         pool::for_each(self.rows.div_ceil(chunk), work);
     }
 
-    /// A tiled Q4_K matrix against any number of vectors: each worker takes whole
-    /// tiles of sixteen rows, and each tile meets the vectors four at a time (see
-    /// [`tiles16`]). With no weights to decode, this beats the batch kernel at every
-    /// batch size measured (8 to 512 vectors: 2-3x at 16, 1.2-1.5x at 512, on the
-    /// default model's `ffn_gate`).
+    /// A tiled matrix against any number of vectors: each worker takes whole tiles
+    /// of sixteen rows, and each tile meets the vectors four at a time through
+    /// `kernel`, with the per-vector sums `sums` makes (see [`tiles16`]). With no
+    /// weights to decode, this beats the batch kernel at every batch size measured
+    /// (8 to 512 vectors: 2-3x at 16, 1.2-1.5x at 512, on the default model's Q4_K
+    /// `ffn_gate`).
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA, F16C, AVX512-F, AVX512-BW and AVX512-VNNI.
+    /// The CPU must support AVX2, FMA, F16C, AVX512-F, AVX512-BW and AVX512-VNNI,
+    /// and `kernel` must suit the matrix's type.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn tiles_q4_k(&self, xs: &[f32], batch: usize, out: &mut [f32]) {
+    unsafe fn tiles<S: Sync>(
+        &self,
+        xs: &[f32],
+        batch: usize,
+        out: &mut [f32],
+        sums: fn(&[ActQ8K]) -> Vec<S>,
+        kernel: tiles16::TileKernel<S>,
+    ) {
         let nb = self.cols / 256;
         let mut acts = Vec::with_capacity(batch * nb);
         act::quantize_q8k(xs, &mut acts);
-        let sums = tiles16::group_sums(&acts);
+        let sums = sums(&acts);
         let act_refs: Vec<&[ActQ8K]> = acts.chunks_exact(nb).collect();
-        let sum_refs: Vec<&[tiles16::GroupSums]> = sums.chunks_exact(nb).collect();
+        let sum_refs: Vec<&[S]> = sums.chunks_exact(nb).collect();
         let tiles = self.rows / tiles16::ROWS;
         let tile_bytes = self.data.len() / tiles;
         let per_item = chunk_rows(tiles, self.data.len() * batch);
@@ -516,32 +532,26 @@ impl<'a> QMatrix<'a> {
             rows: self.rows,
             batch,
         };
-        let per_block = vectors_per_block(nb * std::mem::size_of::<ActQ8K>());
+        // Vectors go in blocks that stay in L2 while the item's tiles pass over
+        // them, a tile (and in Q6_K its built codes) staying in cache while the
+        // block's vectors meet it.
+        const BLOCK_BYTES: usize = 256 << 10;
+        let per_block = (BLOCK_BYTES / (nb * std::mem::size_of::<ActQ8K>()))
+            .max(4)
+            .min(batch);
         pool::for_each(tiles.div_ceil(per_item), |ci| {
-            let mut res = [[0f32; tiles16::ROWS]; 4];
+            let mut res = vec![[0f32; tiles16::ROWS]; per_block];
             let item = ci * per_item..((ci + 1) * per_item).min(tiles);
-            // Vectors go in blocks that stay in cache while the item's tiles pass
-            // over them; a tile stays in L1 while the block's vectors meet it.
             for b0 in (0..batch).step_by(per_block) {
                 let b1 = (b0 + per_block).min(batch);
                 for t in item.clone() {
                     let data = &self.data[t * tile_bytes..(t + 1) * tile_bytes];
-                    for v0 in (b0..b1).step_by(4) {
-                        let v1 = (v0 + 4).min(b1);
-                        // SAFETY: the caller's CPU features; `data` is one whole tile.
-                        unsafe {
-                            tiles16::tile_q4_k(
-                                data,
-                                nb,
-                                &act_refs[v0..v1],
-                                &sum_refs[v0..v1],
-                                &mut res,
-                            )
-                        };
-                        for (j, v) in (v0..v1).enumerate() {
-                            // SAFETY: this item alone owns the tile's rows of the output.
-                            unsafe { outp.put_rows(v, t * tiles16::ROWS, &res[j]) };
-                        }
+                    let res = &mut res[..b1 - b0];
+                    // SAFETY: the caller's CPU features; `data` is one whole tile.
+                    unsafe { kernel(data, nb, &act_refs[b0..b1], &sum_refs[b0..b1], res) };
+                    for (j, v) in (b0..b1).enumerate() {
+                        // SAFETY: this item alone owns the tile's rows of the output.
+                        unsafe { outp.put_rows(v, t * tiles16::ROWS, &res[j]) };
                     }
                 }
             }
