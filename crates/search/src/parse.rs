@@ -241,7 +241,9 @@ struct Found {
 }
 
 /// The `## Solution` and `## Self Evaluation` headings of `text` (any number of `#`,
-/// any case, `Self-Evaluation` too, optional bold and colon).
+/// any case, `Self-Evaluation` too, optional bold and colon, an optional `Part 2:`
+/// before the name), or a line that is only the name in bold (`**Self Evaluation:**`,
+/// as small instruct models write it).
 fn headings(text: &str) -> Vec<Found> {
     let mut out = Vec::new();
     let mut offset = 0;
@@ -249,7 +251,8 @@ fn headings(text: &str) -> Vec<Found> {
         let start = offset;
         offset += line.len();
         let t = line.trim();
-        if !t.starts_with('#') {
+        let bold = t.len() > 4 && t.starts_with("**") && t.trim_end_matches(':').ends_with("**");
+        if !t.starts_with('#') && !bold {
             continue;
         }
         let name: String = t
@@ -260,7 +263,8 @@ fn headings(text: &str) -> Vec<Found> {
             .trim()
             .to_ascii_lowercase()
             .replace('-', " ");
-        let kind = match name.as_str() {
+        let name = strip_part(&name);
+        let kind = match name {
             "solution" => Heading::Solution,
             "self evaluation" => Heading::SelfEvaluation,
             _ => continue,
@@ -272,6 +276,19 @@ fn headings(text: &str) -> Vec<Found> {
         });
     }
     out
+}
+
+/// A heading's name without a leading `part 2 ` (any numeral or letter).
+fn strip_part(name: &str) -> &str {
+    let Some(rest) = name.strip_prefix("part ") else {
+        return name;
+    };
+    match rest.split_once(' ') {
+        Some((numeral, after)) if numeral.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            after.trim_start()
+        }
+        _ => name,
+    }
 }
 
 #[cfg(test)]

@@ -111,6 +111,28 @@ fn protocol_violations_are_reported_not_counted() {
         Stop,
     );
     assert_eq!((p.proof.as_deref(), p.self_score), (Some("x"), Some(0.5)));
+    // As the default model writes them: a numbered part, or a bold line alone.
+    let p = parse_proof(
+        "### Part 1: Solution\nx\n### Part 2: Self Evaluation\n\\boxed{1}",
+        Stop,
+    );
+    assert_eq!((p.proof.as_deref(), p.self_score), (Some("x"), Some(1.0)));
+    for heading in ["**Self Evaluation:**", "**Self Evaluation**"] {
+        let text =
+            format!("## Solution\nx \\boxed{{4}}\n\n{heading}\nAll steps hold. \\boxed{{1}}");
+        let p = parse_proof(&text, Stop);
+        assert_eq!(p.error, None, "{heading}");
+        assert_eq!(
+            (p.proof.as_deref(), p.self_score),
+            (Some("x \\boxed{4}"), Some(1.0))
+        );
+    }
+    // Bold words inside a line, and other parts, are not headings.
+    let p = parse_proof(
+        "## Solution\nThe **self evaluation** comes last.\n## Part 3: Remarks\n\\boxed{1}",
+        Stop,
+    );
+    assert!(p.error.unwrap().contains("no `## Self Evaluation`"));
 }
 
 #[test]
