@@ -12,7 +12,7 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Which {
-    /// Local engine speed: prompt and decode tokens/s at 1, 4 and 16 sequences.
+    /// Local engine speed: prompt and decode tokens/s at 1, 4, 16 and 64 sequences.
     Engine(super::bench_engine::Args),
     /// Proof-search orchestration throughput against an instant local server.
     Search(super::bench_search::Args),

@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Also print where the time goes, by operation, in a 512-token prefill and in
-    /// decoding 16 sequences.
+    /// decoding one sequence and 16.
     #[arg(long)]
     profile: bool,
 }
@@ -59,7 +59,7 @@ pub struct Args {
 const LONG_PROMPT_TOKENS: usize = 512;
 const SHARED_PROMPT_TOKENS: usize = 128;
 const SEQUENCES: [usize; 4] = [1, 4, 16, 64];
-/// Sequences of the profiled decode.
+/// Sequences of the profiled batched decode (one sequence is profiled too).
 const PROFILE_SEQUENCES: usize = 16;
 /// Leading tokens two prompts share in the prompt-cache measurement.
 const CACHED_PREFIX_TOKENS: usize = 1500;
@@ -188,7 +188,8 @@ fn measure_round(
     Ok(())
 }
 
-/// One profiled prefill and one profiled 16-sequence decode, each with its table.
+/// One profiled prefill and profiled decodes of one and of 16 sequences, each with
+/// its table.
 fn profile_runs(
     m: &LoadedModel,
     decode_tokens: usize,
@@ -202,17 +203,26 @@ fn profile_runs(
         format!("prefill of a {LONG_PROMPT_TOKENS}-token prompt"),
         profile::take(),
     ));
-    let n = PROFILE_SEQUENCES;
-    let mut request =
-        GenerateRequest::greedy(prompt_tokens(m, SHARED_PROMPT_TOKENS, 8888), decode_tokens);
-    request.n = n;
-    m.engine.generate(request)?;
+    // One sequence gets a short prompt, so that its table is nearly all decoding.
+    for (n, prompt_len) in [(1, 8), (PROFILE_SEQUENCES, SHARED_PROMPT_TOKENS)] {
+        let mut request =
+            GenerateRequest::greedy(prompt_tokens(m, prompt_len, 8888), decode_tokens);
+        request.n = n;
+        let start = std::time::Instant::now();
+        m.engine.generate(request)?;
+        let wall = start.elapsed().as_secs_f64();
+        // The prompt's own prefill pass is in there too; it is small next to the decode.
+        let seqs = if n == 1 { "sequence" } else { "sequences" };
+        out.push((
+            format!(
+                "{n} {seqs}: a prompt of {prompt_len} tokens, then {decode_tokens} decode \
+                 steps, {:.0} ms in all",
+                1e3 * wall
+            ),
+            profile::take(),
+        ));
+    }
     profile::enable(false);
-    // The prompt's own prefill pass is in there too; it is small next to the decode.
-    out.push((
-        format!("{n} sequences: a 128-token prompt, then {decode_tokens} decode steps"),
-        profile::take(),
-    ));
     Ok(out)
 }
 
