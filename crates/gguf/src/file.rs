@@ -121,7 +121,7 @@ impl GgufFile {
     }
 
     /// As [`GgufFile::open_resident`], and then, where this CPU runs the 512-bit
-    /// kernels, repacks every 2-D Q4_K tensor whose shape allows it into tiles of
+    /// kernels, repacks every 2-D Q4_K and Q6_K tensor whose shape allows it into tiles of
     /// sixteen rows (see [`crate::kernels::tiles16`]; the tensor's `layout` says so),
     /// in place: the same bytes in another order, no memory added. A file that is
     /// mapped rather than read stays as it is. `VERIMATH_REPACK=0` keeps every

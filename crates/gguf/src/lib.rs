@@ -39,7 +39,8 @@
 //!   `kernels::scalar` and `kernels::avx2` hold the row-by-row dot products,
 //!   `kernels::packed` (256-bit) and `kernels::packed512` (512-bit) the batch kernels
 //!   that take eight or sixteen vectors to a register, `kernels::tiles16` Q4_K
-//!   repacked into 16-row tiles ([`Layout`]) and its kernel for a few vectors.
+//!   and Q6_K repacked into 16-row tiles ([`Layout`]) and their kernels, which take
+//!   the vectors four at a time.
 //! - `pool` — the team of threads the kernels and the forward pass split their loops
 //!   over ([`pool::for_each`]).
 //!

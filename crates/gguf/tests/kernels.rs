@@ -214,15 +214,16 @@ fn long_rows_and_large_batches_are_blocked() {
     }
 }
 
-/// Q4_K repacked into 16-row tiles (what `open_for_kernels` does on CPUs with the
-/// 512-bit kernels) multiplies as the file's layout does, on every instruction set:
-/// the tile kernel below eight vectors, the batch kernel (rows rebuilt) above, the
-/// file's layout rebuilt where the 512-bit kernels do not run.
+/// Q4_K and Q6_K repacked into 16-row tiles (what `open_for_kernels` does on CPUs
+/// with the 512-bit kernels) multiply as the file's layout does, on every
+/// instruction set: the tile kernels (for Q6_K below `Q6_K_MAX_BATCH` vectors, with
+/// its codes built once past four), the batch kernel with rows rebuilt for larger
+/// Q6_K batches, the file's layout rebuilt where the 512-bit kernels do not run.
 #[test]
 fn tiled_k_quants_match_the_file_layout() {
     use gguf::kernels::tiles16;
     use gguf::Layout;
-    let (rows, cols) = (48, 768);
+    let (rows, cols) = (48, 1024);
     for dtype in [GgmlType::Q4_K, GgmlType::Q6_K] {
         let w = Lcg(7).vec(rows * cols);
         let plain = quantize(dtype, &w).unwrap();
@@ -241,8 +242,11 @@ fn tiled_k_quants_match_the_file_layout() {
             assert_eq!(a, b, "{dtype} row {r}");
         }
         let mut rng = Lcg(8);
-        // 305 vectors cross a block of the tile kernels' vectors (299 at this width).
-        for batch in [1, 2, 3, 4, 5, 7, 8, 19, 305] {
+        // 230 vectors cross a block of the tile kernels' vectors (224 at this width);
+        // 255 is the largest Q6_K batch on its tile kernel, 256 the smallest on the
+        // batch kernel.
+        assert_eq!(tiles16::Q6_K_MAX_BATCH, 256);
+        for batch in [1, 2, 3, 4, 5, 7, 8, 19, 230, 255, 256] {
             let xs = rng.vec(batch * cols);
             let (_, mag) = reference(&flat, &xs, batch);
             let mut want = vec![f32::NAN; batch * rows];

@@ -501,10 +501,11 @@ impl<'a> QMatrix<'a> {
 
     /// A tiled matrix against any number of vectors: each worker takes whole tiles
     /// of sixteen rows, and each tile meets the vectors four at a time through
-    /// `kernel`, with the per-vector sums `sums` makes (see [`tiles16`]). With no
-    /// weights to decode, this beats the batch kernel at every batch size measured
-    /// (8 to 512 vectors: 2-3x at 16, 1.2-1.5x at 512, on the default model's Q4_K
-    /// `ffn_gate`).
+    /// `kernel`, with the per-vector sums `sums` makes (see [`tiles16`]). For Q4_K,
+    /// with no weights to decode, this beats the batch kernel at every batch size
+    /// measured (8 to 512 vectors: 2-3x at 16, 1.2-1.5x at 512, on the default
+    /// model's `ffn_gate`); Q6_K, which assembles its codes, takes it below
+    /// [`tiles16::Q6_K_MAX_BATCH`] vectors.
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA, F16C, AVX512-F, AVX512-BW and AVX512-VNNI,
@@ -532,9 +533,10 @@ impl<'a> QMatrix<'a> {
             rows: self.rows,
             batch,
         };
-        // Vectors go in blocks that stay in L2 while the item's tiles pass over
-        // them, a tile (and in Q6_K its built codes) staying in cache while the
-        // block's vectors meet it.
+        // Vectors go in blocks of about 256 KiB, meant to stay in L2 while the
+        // item's tiles pass over them, each tile (and in Q6_K its built codes, 4 KiB
+        // a super-block) read from cache while the block's vectors meet it; with wide
+        // rows the two together outgrow L2, and the block is then read from L3.
         const BLOCK_BYTES: usize = 256 << 10;
         let per_block = (BLOCK_BYTES / (nb * std::mem::size_of::<ActQ8K>()))
             .max(4)

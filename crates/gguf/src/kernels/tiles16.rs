@@ -28,8 +28,10 @@
 //!
 //! **Q6_K.** A row's super-block is 52 words of four bytes (128 bytes of low
 //! nibbles `ql`, 64 of high bit pairs `qh`, 16 signed scales) and its `d`; the
-//! tile's super-block holds word `w` of every row in register `w` (row `r` at bytes
-//! `4r..4r + 4`), then the sixteen `d`: 16 × 210 bytes. Each code is assembled from
+//! tile's super-block holds word `w` of every row in register `SLOT6[w]` (row `r` at
+//! bytes `4r..4r + 4`), in the order the kernel reads them (the four scale words,
+//! then each `qh` word before the two `ql` words it completes), then the sixteen
+//! `d`: 16 × 210 bytes. Each code is assembled from
 //! its nibble and its bit pair in two operations (the pairs are shifted into place
 //! once per `qh` register), and used as an unsigned byte in `0..64`; the offset of
 //! 32 comes off each group's sum as `32 * (sum of the group's activations)`.
@@ -96,8 +98,9 @@ const SLOT6: [usize; WORDS6] = {
     slot
 };
 
-/// The batch from which a tiled Q6_K matrix goes to the row-wise batch kernel
-/// instead, its rows rebuilt as it goes. Against the same matrix in the file's
+/// The smallest batch that a tiled Q6_K matrix does not take through the tile
+/// kernel: from here on it goes to the row-wise batch kernel, its rows rebuilt as
+/// it goes. Against the same matrix in the file's
 /// layout, on the default model (medians of paired calls): tiles take 0.3-0.9x
 /// the time at 2 to 24 vectors and 1.0-1.4x at 32 to 128, when building the codes
 /// costs more than the batch kernel's decoding; at 512 they take 1.2-1.3x and
