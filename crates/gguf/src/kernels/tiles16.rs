@@ -502,6 +502,25 @@ mod x86 {
         }
     }
 
+    /// Prefetches, `AHEAD` tile-blocks past the Q6_K tile-block at `b`, the lines
+    /// the kernel reads at half `n`, word `q`: the `qh` word and its two `ql` words,
+    /// and spread over the first steps the scales and the `d`. A prefetch past the
+    /// end of the data is dropped, so the addresses need not be in bounds.
+    #[inline(always)]
+    unsafe fn prefetch6(b: *const u8, n: usize, q: usize) {
+        let ahead = b.wrapping_add(AHEAD * TILE_BLOCK6);
+        for k in 0..3 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * (qh_slot(n, q) + k)).cast());
+        }
+        if n == 0 && q < 2 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * sc_slot(2 * q)).cast());
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * sc_slot(2 * q + 1)).cast());
+        }
+        if n == 1 && q == 0 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(D6).cast());
+        }
+    }
+
     /// Sixteen Q6_K rows (one tile of `nb` super-blocks) against `C` vectors;
     /// `out[c][r]` is row `r` dotted with vector `c`. `Q` quarters of 32 values are
     /// summed at once (one or two), so `4 * Q * C` accumulator chains are in flight.
@@ -531,23 +550,7 @@ mod x86 {
                             let p = if BUILT {
                                 [_mm512_setzero_si512(); 4]
                             } else {
-                                let ahead = b.wrapping_add(AHEAD * TILE_BLOCK6);
-                                for k in 0..3 {
-                                    _mm_prefetch::<_MM_HINT_T0>(
-                                        ahead.wrapping_add(64 * (qh_slot(n, q) + k)).cast(),
-                                    );
-                                }
-                                if n == 0 && q < 2 {
-                                    _mm_prefetch::<_MM_HINT_T0>(
-                                        ahead.wrapping_add(64 * (2 * q)).cast(),
-                                    );
-                                    _mm_prefetch::<_MM_HINT_T0>(
-                                        ahead.wrapping_add(64 * (2 * q + 1)).cast(),
-                                    );
-                                }
-                                if n == 1 && q == 0 {
-                                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(D6).cast());
-                                }
+                                prefetch6(b, n, q);
                                 pairs(_mm512_loadu_si512(b.add(64 * qh_slot(n, q)).cast()))
                             };
                             for h in 0..2 {
